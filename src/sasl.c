@@ -1,0 +1,1 @@
+#include "sasl.h"
