@@ -24,8 +24,9 @@ typedef struct ehlo_info {
 } ehlo_info;
 
 /* Interprets lines 1..n-1 of a 250 EHLO reply (line 0 is the server's name,
- * never a keyword; spec 4.6-4.7). Replaces *out. Returns 0, or -1 when out of
- * memory (then *out is empty). */
+ * never a keyword; spec 4.6-4.7). Replaces *out: it is overwritten, not
+ * freed, so ehlo_info_free() an earlier result first. Returns 0, or -1 when
+ * out of memory (then *out is empty). */
 int ehlo_parse(const reply *r, ehlo_info *out);
 void ehlo_info_free(ehlo_info *e);
 

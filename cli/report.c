@@ -1,0 +1,148 @@
+/* Reporting a run of `smtpc send`. */
+#include "report.h"
+
+#include <stdio.h>
+
+#include "json_out.h"
+
+void report_init(struct cli_report *r, bool json)
+{
+    *r = (struct cli_report){.json = json};
+    if (json)
+        r->messages = json_array();
+}
+
+static void human_error(const struct cli_report *r, const char *name, const char *cmd,
+                        const char *msg)
+{
+    if (r->json)
+        return;
+    fprintf(stderr, "smtpc: error: ");
+    if (name != NULL && r->multi)
+        fprintf(stderr, "message %s: ", name);
+    if (cmd != NULL && *cmd != '\0')
+        fprintf(stderr, "%s: ", cmd);
+    fprintf(stderr, "%s\n", msg);
+}
+
+void report_cli_error(struct cli_report *r, const struct cli_err *e)
+{
+    cli_outcome_note(&r->out, e->kind, true);
+    if (r->json) {
+        json_decref(r->error);
+        r->error = jo_cli_error(e);
+        return;
+    }
+    human_error(r, NULL, NULL, e->msg);
+    if (e->kind == SMTPC_ERR_USAGE)
+        fprintf(stderr, "smtpc: see \"smtpc help\"\n");
+}
+
+void report_session_error(struct cli_report *r, const smtpc_error *e)
+{
+    smtpc_error_kind kind = smtpc_error_get_kind(e);
+    /* A failure without a recorded error still fails the run. */
+    cli_outcome_note(&r->out, kind == SMTPC_ERR_NONE ? SMTPC_ERR_IO : kind,
+                     smtpc_error_permanent(e));
+    if (r->json) {
+        json_decref(r->error);
+        r->error = jo_error(e);
+        return;
+    }
+    human_error(r, NULL, smtpc_command_name(smtpc_error_command(e)), smtpc_error_message(e));
+}
+
+static void human_rcpt(const struct cli_report *r, const char *name, const char *addr,
+                       bool accepted, const char *line)
+{
+    if (r->multi)
+        printf("%-4s [%s] %s: %s\n", accepted ? "ok" : "FAIL", name, addr, line);
+    else
+        printf("%-4s %s: %s\n", accepted ? "ok" : "FAIL", addr, line);
+}
+
+/* Notes every recipient's result; returns true when all were accepted. */
+static bool note_rcpts(struct cli_report *r, const char *name, const smtpc_message *m)
+{
+    bool all = true;
+    for (size_t i = 0; i < smtpc_message_rcpt_count(m); i++) {
+        const smtpc_error *res = smtpc_message_rcpt_result(m, i);
+        bool acc = smtpc_message_rcpt_accepted(m, i);
+        all = all && acc;
+        /* A rejected recipient counts for the exit status with its own permanence. */
+        if (!acc && res != NULL)
+            cli_outcome_note(&r->out, SMTPC_ERR_STATUS, smtpc_error_permanent(res));
+        if (!r->json)
+            human_rcpt(r, name, smtpc_message_rcpt(m, i), acc,
+                       res != NULL ? smtpc_error_line(res) : "no reply");
+    }
+    return all;
+}
+
+void report_message(struct cli_report *r, const char *name, const smtpc_message *m, int rc)
+{
+    const smtpc_error *e = smtpc_message_error(m);
+    bool has_err = e != NULL && smtpc_error_get_kind(e) != SMTPC_ERR_NONE;
+    bool ok = note_rcpts(r, name, m) && rc == 0 && !has_err;
+    if (has_err) {
+        cli_outcome_note(&r->out, smtpc_error_get_kind(e), smtpc_error_permanent(e));
+        human_error(r, name, smtpc_command_name(smtpc_error_command(e)),
+                    smtpc_error_message(e));
+    } else if (!ok) {
+        /* Not delivered to everyone, yet nothing above said why: still a failure. */
+        cli_outcome_note(&r->out, SMTPC_ERR_STATUS, false);
+        if (rc != 0)
+            human_error(r, name, NULL, "message not delivered");
+    }
+    if (r->json)
+        json_array_append_new(r->messages,
+                              jo_message(ok, jo_error(e),
+                                         jo_recipients(m, has_err && smtpc_error_permanent(e))));
+}
+
+void report_unsent(struct cli_report *r, const char *name, const struct cli_err *e,
+                   const struct cli_strv *to)
+{
+    cli_outcome_note(&r->out, e->kind, true);
+    if (r->json) {
+        json_array_append_new(r->messages,
+                              jo_message(false, jo_cli_error(e), jo_recipients_unsent(to, true)));
+        return;
+    }
+    for (size_t i = 0; i < to->n; i++)
+        human_rcpt(r, name, to->v[i], false, "message not sent");
+    human_error(r, name, NULL, e->msg);
+}
+
+void report_snapshot(struct cli_report *r, const smtpc_session *s)
+{
+    if (!r->json)
+        return;
+    json_decref(r->server);
+    json_decref(r->tls);
+    json_decref(r->tlsrpt);
+    r->server = jo_server(s);
+    r->tls = jo_tls(s);
+    r->tlsrpt = jo_tlsrpt(s);
+}
+
+static json_t *orempty(json_t *j, json_t *(*fallback)(const smtpc_session *))
+{
+    return j != NULL ? j : fallback(NULL);
+}
+
+int report_finish(struct cli_report *r)
+{
+    int status = cli_outcome_status(&r->out);
+    if (!r->json)
+        return status;
+    json_t *root = json_pack(
+        "{s:b, s:o, s:o, s:o, s:o, s:o}", "ok", !r->out.failed, "error",
+        r->error != NULL ? r->error : json_null(), "server", orempty(r->server, jo_server),
+        "tls", orempty(r->tls, jo_tls), "tlsrpt", orempty(r->tlsrpt, jo_tlsrpt), "messages",
+        r->messages != NULL ? r->messages : json_array());
+    jo_print(root);
+    json_decref(root);
+    *r = (struct cli_report){0};
+    return status;
+}
