@@ -9,12 +9,13 @@
 
 #define SECRET_MAX 8192
 
-/* --trace: the protocol trace goes to standard error, one line per event. */
+/* --trace: the protocol trace goes to standard error, one line per event.
+ * Debug events (state transitions) would drown the dialogue, so they are left out. */
 static void trace_log(void *userdata, smtpc_log_level level, const char *msg)
 {
     (void)userdata;
-    (void)level;
-    fprintf(stderr, "%s\n", msg);
+    if (level != SMTPC_LOG_DEBUG)
+        fprintf(stderr, "%s\n", msg);
 }
 
 static int check_readable(const char *opt, const char *path, struct cli_err *err)

@@ -93,7 +93,7 @@ json_t *jo_cli_error(const struct cli_err *e)
     return err_obj(cli_err_kind_name(e), true, 0, "", command, "", json_array(), e->msg);
 }
 
-static json_t *server_lists(const smtpc_session *s, json_t *o)
+json_t *jo_server(const smtpc_session *s)
 {
     json_t *ext = json_array(), *auth = json_array(), *lim = json_object();
     for (size_t i = 0; s != NULL && i < smtpc_server_ext_count(s); i++)
@@ -105,19 +105,11 @@ static json_t *server_lists(const smtpc_session *s, json_t *o)
         if (name != NULL)
             json_object_set_new(lim, name, jo_str(smtpc_server_limit_value(s, i)));
     }
-    json_object_set_new(o, "extensions", ext);
-    json_object_set_new(o, "auth", auth);
-    json_object_set_new(o, "limits", lim);
-    return o;
-}
-
-json_t *jo_server(const smtpc_session *s)
-{
-    json_t *o = json_pack("{s:o, s:o, s:I}", "greeting",
-                          jo_str(s ? smtpc_server_greeting(s) : ""), "name",
-                          jo_str(s ? smtpc_server_name(s) : ""), "size",
-                          (json_int_t)(s ? smtpc_server_max_size(s) : 0));
-    return server_lists(s, o);
+    return json_pack("{s:o, s:o, s:o, s:I, s:o, s:o}", "greeting",
+                     jo_str(s ? smtpc_server_greeting(s) : ""), "name",
+                     jo_str(s ? smtpc_server_name(s) : ""), "extensions", ext, "size",
+                     (json_int_t)(s ? smtpc_server_max_size(s) : 0), "auth", auth, "limits",
+                     lim);
 }
 
 json_t *jo_tls(const smtpc_session *s)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define STEP_BUDGET 64 /* I/O rounds per smtpc_step before yielding */
@@ -197,10 +198,33 @@ static void tls_params_of(smtpc_session *s, tls_params *p)
     p->peer = s->core.peer;
 }
 
+/* RFC 3207 5 / Q16: after its 220 the server speaks only once our
+ * ClientHello is there; plaintext already waiting now was injected before the
+ * handshake and must never be read as TLS data or as a reply. */
+static bool plaintext_waiting(const smtpc_session *s)
+{
+    char c;
+    return !s->core.tls_immediate_pending &&
+           recv(s->tr.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+static void starttls_injection(smtpc_session *s)
+{
+    s->rlen = 0;
+    s->core.event = CORE_EV_NONE;
+    err_set(s->core.op_err, SMTPC_ERR_PROTOCOL, false, SMTPC_CMD_STARTTLS, 0,
+            "server sent data after its STARTTLS reply (possible command injection)");
+    core_fail(&s->core, true);
+}
+
 static int tls_start(smtpc_session *s)
 {
     tls_params p;
     char err[256] = "";
+    if (plaintext_waiting(s)) {
+        starttls_injection(s);
+        return -1;
+    }
     tls_params_of(s, &p);
     s->tr.tls = tls_conn_new(&p, s->tr.fd, err, sizeof err);
     if (!s->tr.tls) {
@@ -291,13 +315,7 @@ static bool feed_buffered(smtpc_session *s)
         return false;
     size_t n = core_feed(&s->core, s->rbuf, s->rlen);
     if (s->core.event == CORE_EV_TLS && n < s->rlen) {
-        /* RFC 3207 5 / Q16: bytes after the 220 were sent in plaintext before
-         * the handshake; they must never be read as a reply after it. */
-        s->rlen = 0;
-        s->core.event = CORE_EV_NONE;
-        err_set(s->core.op_err, SMTPC_ERR_PROTOCOL, false, SMTPC_CMD_STARTTLS, 0,
-                "server sent data after its STARTTLS reply (possible command injection)");
-        core_fail(&s->core, true);
+        starttls_injection(s); /* bytes after the 220 in the same read */
         return true;
     }
     memmove(s->rbuf, s->rbuf + n, s->rlen - n);

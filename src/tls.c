@@ -82,10 +82,13 @@ static bool is_ip_literal(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* Host name without one trailing dot (SNI must not carry it, RFC 6066 3). */
+/* Host name without one trailing dot (SNI must not carry it, RFC 6066 3);
+ * an IPv6 literal without its brackets. */
 static char *name_dup(const char *s)
 {
     size_t n = strlen(s);
+    if (n > 2 && s[0] == '[' && s[n - 1] == ']')
+        return strndup(s + 1, n - 2);
     if (n > 1 && s[n - 1] == '.')
         n--;
     return strndup(s, n);

@@ -109,12 +109,17 @@ def wait_ports(ports, timeout=30.0):
     return pending
 
 
-def run(cmd, **kw):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+def run(cmd, timeout=60):
+    """Run a command; its output goes through a file, not a pipe, because
+    daemons (dovecot, postfix) keep inherited descriptors open."""
+    with tempfile.TemporaryFile() as out:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
     if r.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), r.returncode,
-                                                   r.stdout.decode(errors="replace")))
-    return r.stdout.decode(errors="replace")
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, text))
+    return text
 
 
 def write(path, text, mode=0o644):
@@ -358,6 +363,8 @@ postlog   unix-dgram n - n - 1 postlogd
 def setup_postfix(top, d, ports, key, crt):
     conf = os.path.join(d, "etc")
     os.makedirs(conf)
+    # The queue root belongs to root; `postfix check` makes the rest.
+    os.makedirs(os.path.join(d, "queue"), 0o755)
     write(os.path.join(conf, "main.cf"), MAIN_CF.format(
         queue=os.path.join(d, "queue"), data=os.path.join(d, "data"), top=top,
         maillog=os.path.join(d, "maillog"), tls_name=TLS_NAME,
