@@ -169,7 +169,8 @@ json_t *jo_recipients(const smtpc_message *m, bool msg_permanent)
         const smtpc_error *r = smtpc_message_rcpt_result(m, i);
         const char *addr = smtpc_message_rcpt(m, i);
         bool acc = smtpc_message_rcpt_accepted(m, i);
-        if (r == NULL)
+        /* No reply (the transaction stopped before this RCPT): the message's permanence. */
+        if (r == NULL || smtpc_error_code(r) == 0)
             json_array_append_new(a, rcpt_obj(addr, false, msg_permanent, 0, "", ""));
         else
             json_array_append_new(

@@ -68,13 +68,15 @@ static bool note_rcpts(struct cli_report *r, const char *name, const smtpc_messa
     for (size_t i = 0; i < smtpc_message_rcpt_count(m); i++) {
         const smtpc_error *res = smtpc_message_rcpt_result(m, i);
         bool acc = smtpc_message_rcpt_accepted(m, i);
+        bool replied = res != NULL && smtpc_error_code(res) != 0;
         all = all && acc;
-        /* A rejected recipient counts for the exit status with its own permanence. */
-        if (!acc && res != NULL)
+        /* A rejected recipient counts for the exit status with its own permanence;
+         * one without a reply is covered by the message's error. */
+        if (!acc && replied)
             cli_outcome_note(&r->out, SMTPC_ERR_STATUS, smtpc_error_permanent(res));
         if (!r->json)
             human_rcpt(r, name, smtpc_message_rcpt(m, i), acc,
-                       res != NULL ? smtpc_error_line(res) : "no reply");
+                       replied ? smtpc_error_line(res) : "not attempted");
     }
     return all;
 }

@@ -57,16 +57,14 @@ static int b64_val(unsigned char c)
     return -1;
 }
 
-/* Number of trailing '=' (0-2) of a length-checked input, or -1. */
-static int b64_padding(const char *in, size_t inlen)
+/* Number of trailing '=' (0-2); any other '=' fails the alphabet check. */
+static size_t b64_padding(const char *in, size_t inlen)
 {
-    int pad = 0;
+    size_t pad = 0;
     if (inlen > 0 && in[inlen - 1] == '=')
         pad++;
     if (inlen > 1 && in[inlen - 2] == '=')
         pad++;
-    if (inlen > 2 && in[inlen - 3] == '=')
-        return -1;
     return pad;
 }
 
@@ -76,10 +74,7 @@ int b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen
     *outlen = 0;
     if (inlen % 4 != 0)
         return -1;
-    int pad = b64_padding(in, inlen);
-    if (pad < 0)
-        return -1;
-    size_t data = inlen - (size_t)pad; /* characters carrying bits */
+    size_t data = inlen - b64_padding(in, inlen); /* characters carrying bits */
     unsigned char *buf = malloc(inlen / 4 * 3 + 1);
     if (buf == NULL)
         return -1;

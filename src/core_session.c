@@ -321,9 +321,17 @@ static void on_auth_abort(core *c, const reply *r)
     core_fail(c, r->code != 501); /* anything but 501 leaves the state unknown */
 }
 
+/* RFC 7628 3.2.3 (and Google's XOAUTH2): a rejected token is answered with a
+ * 334 carrying a JSON error, which the client must acknowledge before the
+ * server sends its final failure reply. */
+static bool oauth_error_round(const core *c)
+{
+    return strcmp(c->mech, "XOAUTH2") == 0 || strcmp(c->mech, "OAUTHBEARER") == 0;
+}
+
 static void on_auth_continue(core *c, const reply *r)
 {
-    if (c->sasl_final) {
+    if (c->sasl_final && !oauth_error_round(c)) {
         auth_fail(c, false, "%s", "server requested unexpected continuation of authentication");
         return;
     }

@@ -57,6 +57,7 @@ static const struct mech_info mechs[] = {
 #define SCRAM_MAX_ITER 10000000UL
 #define SCRAM_NONCE_BYTES 12
 #define SCRAM_MAX_NONCE 128
+#define SCRAM_MAX_MSG 4096 /* server-first/final; real ones are ~100 bytes */
 
 struct scram_state {
     const EVP_MD *md;
@@ -699,6 +700,10 @@ static int scram_step(sasl_client *c, int step, const unsigned char *in, size_t 
                       unsigned char **out, size_t *outlen, bool *final, char *err,
                       size_t errlen)
 {
+    if (inlen > SCRAM_MAX_MSG) {
+        sasl_seterr(err, errlen, "%s: server message too long", c->mech->name);
+        return -1;
+    }
     switch (step) {
     case 0:
         return scram_first(c, out, outlen, err, errlen);
@@ -803,8 +808,10 @@ int sasl_client_step(sasl_client *c, const unsigned char *in, size_t inlen,
         sasl_seterr(err, errlen, "authentication already failed");
         return -1;
     }
-    if (in == NULL)
-        in = empty, inlen = 0;
+    if (in == NULL) {
+        in = empty;
+        inlen = 0;
+    }
     int step = c->step++;
     int rc = -1;
     switch (c->mech->kind) {

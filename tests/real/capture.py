@@ -85,6 +85,12 @@ class Handler(socketserver.StreamRequestHandler):
             chunks.append(line)
 
     def handle(self):
+        try:
+            self.session()
+        except OSError:
+            pass  # the client went away: nothing to store
+
+    def session(self):
         env = {"helo": None, "mail": None, "rcpt": []}
         self.reply("220 capture.smtpc.test ESMTP capture")
         while True:

@@ -220,7 +220,10 @@ default_login_user = dovenull
 disable_plaintext_auth = no
 auth_mechanisms = plain login scram-sha-1 scram-sha-256 cram-md5
 auth_verbose = yes
+# No failure delay and no per-IP penalty: the tests authenticate wrongly on
+# purpose, and every client is 127.0.0.1.
 auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
 auth_username_chars =
 passdb {{
   driver = passwd-file
@@ -234,6 +237,11 @@ service auth {{
   inet_listener {{
     address = 127.0.0.1
     port = {port}
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
   }}
 }}
 service stats {{

@@ -287,6 +287,29 @@ static void test_auth_bad_base64_aborts(void **st)
     fx_free(f);
 }
 
+static void test_xoauth2_error_round_trip(void **st)
+{
+    (void)st;
+    fixture *f = fx_new(SMTPC_TLS_IMMEDIATE, true);
+    smtpc_config_set_auth(f->cfg, "XOAUTH2", "u", NULL);
+    smtpc_config_set_oauth_token(f->cfg, "tok");
+    core_begin_open(&f->c);
+    expect_event(f, CORE_EV_TLS);
+    core_tls_up(&f->c, true, NULL, NULL, 0);
+    feed(f, "220 mx.test\r\n");
+    expect_out(f, "EHLO client.test\r\n");
+    feed(f, "250-mx.test\r\n250 AUTH XOAUTH2\r\n");
+    /* base64("user=u\x01auth=Bearer tok\x01\x01") */
+    expect_out(f, "AUTH XOAUTH2 dXNlcj11AWF1dGg9QmVhcmVyIHRvawEB\r\n");
+    feed(f, "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n");
+    expect_out(f, "\r\n"); /* acknowledge the JSON error with an empty line */
+    feed(f, "535 5.7.8 token rejected\r\n");
+    expect_event(f, CORE_EV_FAILED);
+    assert_int_equal(f->c.err.kind, SMTPC_ERR_AUTH);
+    assert_int_equal(f->c.err.code, 535);
+    fx_free(f);
+}
+
 /* ---- transactions ---- */
 
 static const char ehlo_pipe[] = "250-mx.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
@@ -569,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_auth_withheld_without_tls),
         cmocka_unit_test(test_auth_rejected),
         cmocka_unit_test(test_auth_bad_base64_aborts),
+        cmocka_unit_test(test_xoauth2_error_round_trip),
         cmocka_unit_test(test_pipelined_success_and_dot_stuffing),
         cmocka_unit_test(test_pipelined_mail_rejected_then_close),
         cmocka_unit_test(test_pipelined_single_rcpt_rejected),

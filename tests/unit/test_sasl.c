@@ -365,8 +365,9 @@ static void test_cram_md5(void **state)
 
     /* Passwords over 64 bytes are hashed first (RFC 2104 2); the user name
      * is sent unmodified. Expected values from Python's hmac module. */
-    c = mk("CRAM-MD5", "t,i m", "0123456789012345678901234567890123456789012345678901234567890123456789",
-           NULL, NULL, false);
+    c = mk("CRAM-MD5", "t,i m",
+           "0123456789012345678901234567890123456789012345678901234567890123456789", NULL, NULL,
+           false);
     step_str(c, NULL, NULL, false);
     step_str(c, "<1.2@x>", "t,i m 251b445959a46a3ac30f218a7ed49755", true);
     sasl_client_free(c);
@@ -375,6 +376,12 @@ static void test_cram_md5(void **state)
     c = mk("CRAM-MD5", "tim", "p\x01w", NULL, NULL, false);
     step_str(c, NULL, NULL, false);
     step_str(c, "<1.2@x>", "tim 18ee2c83c479276687869debf468f1c9", true);
+    sasl_client_free(c);
+
+    /* Empty password (HMAC with an empty key). */
+    c = mk("CRAM-MD5", "tim", "", NULL, NULL, false);
+    step_str(c, NULL, NULL, false);
+    step_str(c, "<1.2@x>", "tim 5d5f7ac2e54575c8145c2151a8ea8671", true);
     sasl_client_free(c);
 
     /* SASLprep maps non-ASCII spaces to a space. */
@@ -533,6 +540,14 @@ static void test_scram_server_first_checks(void **state)
         sasl_client_free(c);
     }
     sasl_client *c = scram_rfc5802();
+    char *big = malloc(5000);
+    assert_non_null(big);
+    memset(big, 'x', 5000);
+    memcpy(big, RFC5802_SFIRST ",x=", sizeof RFC5802_SFIRST + 2);
+    step_fail(c, big, 5000, "too long");
+    free(big);
+    sasl_client_free(c);
+    c = scram_rfc5802();
     static const char nul[] = "r=" RFC5802_NONCE "3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096\0";
     step_fail(c, nul, sizeof nul - 1, NULL); /* includes the explicit NUL */
     sasl_client_free(c);
@@ -639,14 +654,15 @@ static void test_scram_channel_binding(void **state)
 /* Full exchange of our client with libgsasl's SCRAM server, which checks
  * the proof, the c= attribute against its own channel binding data, and a
  * "y" flag against its support for binding. */
-static void gsasl_exchange(const char *mech, const char *client_pw, const sasl_cb *cb,
-                           bool server_plus, int server_cb_prop, bool expect_ok)
+static void gsasl_exchange(const char *mech, const char *client_pw, const char *server_pw,
+                           const sasl_cb *cb, bool server_plus, int server_cb_prop,
+                           bool expect_ok)
 {
     Gsasl *ctx = NULL;
     Gsasl_session *srv = NULL;
     assert_int_equal(gsasl_init(&ctx), GSASL_OK);
     assert_int_equal(gsasl_server_start(ctx, mech, &srv), GSASL_OK);
-    assert_int_equal(gsasl_property_set(srv, GSASL_PASSWORD, "pencil"), GSASL_OK);
+    assert_int_equal(gsasl_property_set(srv, GSASL_PASSWORD, server_pw), GSASL_OK);
     if (server_cb_prop != 0) {
         char *b = b64_encode(cb->data, cb->len);
         assert_int_equal(gsasl_property_set(srv, (Gsasl_property)server_cb_prop, b), GSASL_OK);
@@ -691,17 +707,26 @@ static void test_scram_vs_gsasl(void **state)
     sasl_cb exporter = {.type = "tls-exporter", .data = data, .len = 32};
     sasl_cb unique = {.type = "tls-unique", .data = data, .len = 12};
 
-    gsasl_exchange("SCRAM-SHA-1", "pencil", NULL, false, 0, true);
-    gsasl_exchange("SCRAM-SHA-256", "pencil", NULL, false, 0, true);
-    gsasl_exchange("SCRAM-SHA-256", "wrong", NULL, false, 0, false);
-    gsasl_exchange("SCRAM-SHA-256-PLUS", "pencil", &exporter, true, GSASL_CB_TLS_EXPORTER, true);
-    gsasl_exchange("SCRAM-SHA-1-PLUS", "pencil", &exporter, true, GSASL_CB_TLS_EXPORTER, true);
-    gsasl_exchange("SCRAM-SHA-256-PLUS", "pencil", &unique, true, GSASL_CB_TLS_UNIQUE, true);
-    gsasl_exchange("SCRAM-SHA-1-PLUS", "pencil", &unique, true, GSASL_CB_TLS_UNIQUE, true);
+    gsasl_exchange("SCRAM-SHA-1", "pencil", "pencil", NULL, false, 0, true);
+    gsasl_exchange("SCRAM-SHA-256", "pencil", "pencil", NULL, false, 0, true);
+    gsasl_exchange("SCRAM-SHA-256", "wrong", "pencil", NULL, false, 0, false);
+    gsasl_exchange("SCRAM-SHA-1", "", "", NULL, false, 0, true);
+    /* SASLprep of the password on both sides (U+00A0 -> space). */
+    gsasl_exchange("SCRAM-SHA-256", "pen\xc2\xa0" "cil", "pen cil", NULL, false, 0, true);
+    gsasl_exchange("SCRAM-SHA-256", "pen cil", "pen\xc2\xa0" "cil", NULL, false, 0, true);
+    gsasl_exchange("SCRAM-SHA-256-PLUS", "pencil", "pencil", &exporter, true,
+                   GSASL_CB_TLS_EXPORTER, true);
+    gsasl_exchange("SCRAM-SHA-1-PLUS", "pencil", "pencil", &exporter, true,
+                   GSASL_CB_TLS_EXPORTER, true);
+    gsasl_exchange("SCRAM-SHA-256-PLUS", "pencil", "pencil", &unique, true, GSASL_CB_TLS_UNIQUE,
+                   true);
+    gsasl_exchange("SCRAM-SHA-1-PLUS", "pencil", "pencil", &unique, true, GSASL_CB_TLS_UNIQUE,
+                   true);
     /* "y" is accepted by a server without channel binding, and refused by
      * one that supports it (downgrade detection, RFC 5802 6). */
-    gsasl_exchange("SCRAM-SHA-256", "pencil", &exporter, false, 0, true);
-    gsasl_exchange("SCRAM-SHA-256", "pencil", &exporter, false, GSASL_CB_TLS_EXPORTER, false);
+    gsasl_exchange("SCRAM-SHA-256", "pencil", "pencil", &exporter, false, 0, true);
+    gsasl_exchange("SCRAM-SHA-256", "pencil", "pencil", &exporter, false,
+                   GSASL_CB_TLS_EXPORTER, false);
 }
 
 /* ---- OAuth ---- */
