@@ -41,8 +41,9 @@
  *     }
  *
  * smtpc_step() checks the stage deadline itself and fails with kind
- * SMTPC_ERR_TIMEOUT once it has passed. Callbacks (log, body reader) are only
- * ever called from inside smtpc_step() or a blocking call.
+ * SMTPC_ERR_TIMEOUT once it has passed. Callbacks are only ever called from
+ * inside a library call on the same thread: the body reader from
+ * smtpc_step() (or a blocking call), the log callback from any call.
  *
  * Conventions
  * -----------
@@ -180,7 +181,7 @@ typedef enum {
     SMTPC_TIMEOUT_DATA_BLOCK, /* each write of message data */
     SMTPC_TIMEOUT_DATA_END,   /* reply to the final dot */
     SMTPC_TIMEOUT_QUIT,
-    SMTPC_TIMEOUT_WRITE,      /* each write of commands */
+    SMTPC_TIMEOUT_WRITE,      /* each write of commands, while output is pending */
     SMTPC_TIMEOUT__COUNT
 } smtpc_timeout_stage;
 
@@ -211,8 +212,9 @@ SMTPC_API void smtpc_config_set_ignore_tls_errors(smtpc_config *c, bool ignore);
 /* Trust roots: a PEM bundle file and/or a hashed directory; default the system store. */
 SMTPC_API int smtpc_config_set_ca_file(smtpc_config *c, const char *path);
 SMTPC_API int smtpc_config_set_ca_dir(smtpc_config *c, const char *path);
-/* Name for SNI, PKIX and DANE checks (default: the host passed to smtpc_connect
- * when it is a name; none for an address). */
+/* Name for SNI, PKIX and DANE checks (default: the host passed to
+ * smtpc_connect; an IP address is checked against the certificate's IP
+ * addresses and sent without SNI). */
 SMTPC_API int smtpc_config_set_tls_name(smtpc_config *c, const char *name);
 SMTPC_API int smtpc_config_set_client_cert(smtpc_config *c, const char *cert_file,
                                            const char *key_file);
@@ -265,7 +267,8 @@ SMTPC_API void smtpc_message_set_body_reader(smtpc_message *m, smtpc_read_fn fn,
 /* Results of the last send of this message. */
 SMTPC_API size_t smtpc_message_rcpt_count(const smtpc_message *m);
 SMTPC_API const char *smtpc_message_rcpt(const smtpc_message *m, size_t i);
-/* The recipient's RCPT reply: kind NONE and code 250 when accepted; NULL before any reply. */
+/* The recipient's RCPT reply: kind NONE and code 250 when accepted; code 0
+ * when no reply was received; NULL before the message was sent. */
 SMTPC_API const smtpc_error *smtpc_message_rcpt_result(const smtpc_message *m, size_t i);
 SMTPC_API bool smtpc_message_rcpt_accepted(const smtpc_message *m, size_t i);
 /* The transaction's error (NULL when the message was accepted). */

@@ -22,7 +22,7 @@ static int run(smtpc_session *s)
         if (wait < 0 && s->deadline_ms >= 0)
             wait = 0;
         if (poll(&pfd, 1, (int)(wait > 86400000 ? 86400000 : wait)) < 0 && errno != EINTR)
-            return -1;
+            core_io_failed(&s->core, SMTPC_ERR_IO, errno, "poll failed");
     }
 }
 

@@ -69,19 +69,18 @@ void smtpc_config_free(smtpc_config *c)
     free(c);
 }
 
+/* *dst = copy of src (NULL stays NULL); on failure *dst is NULL, never src. */
 static int dup_opt(char **dst, const char *src)
 {
-    char *d = NULL;
-    if (src && !(d = strdup(src)))
-        return -1;
+    char *d = src ? strdup(src) : NULL;
     *dst = d;
-    return 0;
+    return src && !d ? -1 : 0;
 }
 
 /* Replaces *dst with a copy of src (NULL clears). */
 static int set_str(char **dst, const char *src)
 {
-    char *d;
+    char *d = NULL;
     if (dup_opt(&d, src) != 0)
         return -1;
     free(*dst);

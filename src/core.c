@@ -4,12 +4,13 @@
 #include "core.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OUT_MAX (8u * 1024 * 1024) /* bounds a pipelined command group */
+#define OUT_MAX (16u * 1024 * 1024) /* bounds a pipelined group: 10000 RCPTs of 1 KiB */
 
 static const char *const state_names[CS__COUNT] = {
     [CS_IDLE] = "idle",           [CS_TLS_WAIT] = "tls-handshake",
@@ -64,6 +65,10 @@ void core_set_state(core *c, core_state st)
 
 void core_done(core *c)
 {
+    if (c->opening) {
+        c->opening = false;
+        c->opened = true;
+    }
     core_set_state(c, CS_IDLE);
     c->event = CORE_EV_DONE;
 }
@@ -72,15 +77,30 @@ void core_done(core *c)
  * session keeps that error as its own, for good. */
 void core_fail(core *c, bool botch)
 {
+    /* A session whose setup failed is never used for mail (mox's New
+     * returns no client): anything else could send without the TLS or
+     * authentication the caller asked for. */
+    botch = botch || c->opening;
+    c->opening = false;
     if (botch && !c->botched) {
         c->botched = true;
         if (c->op_err != &c->err)
             err_copy(&c->err, c->op_err);
     }
     c->fifo_len = 0;
-    c->out_len = c->out_off = 0;
+    core_out_discard(c);
     core_set_state(c, CS_IDLE);
     c->event = CORE_EV_FAILED;
+}
+
+/* Drops unsent output (keeping the byte accounting of early_reply right). */
+void core_out_discard(core *c)
+{
+    if (c->out_secret && c->out)
+        OPENSSL_cleanse(c->out, c->out_cap);
+    c->out_queued -= c->out_len - c->out_off;
+    c->out_len = c->out_off = 0;
+    c->out_secret = false;
 }
 
 void core_nomem(core *c)
@@ -89,6 +109,8 @@ void core_nomem(core *c)
     core_fail(c, true);
 }
 
+/* Grows the output buffer without realloc, so no copy of an AUTH payload
+ * is left behind in freed memory. */
 static int out_reserve(core *c, size_t n)
 {
     if (c->out_off == c->out_len)
@@ -100,15 +122,20 @@ static int out_reserve(core *c, size_t n)
         cap *= 2;
     if (cap > OUT_MAX)
         return -1;
-    char *p = realloc(c->out, cap);
+    char *p = malloc(cap);
     if (!p)
         return -1;
+    if (c->out) {
+        memcpy(p, c->out, c->out_len);
+        OPENSSL_cleanse(c->out, c->out_cap);
+        free(c->out);
+    }
     c->out = p;
     c->out_cap = cap;
     return 0;
 }
 
-static int fifo_push(core *c, smtpc_command cmd, size_t idx)
+static int fifo_push(core *c, smtpc_command cmd, size_t idx, uint64_t out_end)
 {
     if (c->fifo_head + c->fifo_len == c->fifo_cap) {
         if (c->fifo_head > 0) {
@@ -123,7 +150,7 @@ static int fifo_push(core *c, smtpc_command cmd, size_t idx)
             c->fifo_cap = cap;
         }
     }
-    c->fifo[c->fifo_head + c->fifo_len++] = (inflight){cmd, idx};
+    c->fifo[c->fifo_head + c->fifo_len++] = (inflight){cmd, idx, out_end};
     return 0;
 }
 
@@ -132,13 +159,16 @@ static int fifo_push(core *c, smtpc_command cmd, size_t idx)
 int core_send_raw(core *c, smtpc_command cmd, size_t idx, const char *line, const char *trace)
 {
     size_t n = strlen(line);
-    if (out_reserve(c, n + 2) != 0 || fifo_push(c, cmd, idx) != 0) {
+    if (out_reserve(c, n + 2) != 0 || fifo_push(c, cmd, idx, c->out_queued + n + 2) != 0) {
         core_nomem(c);
         return -1;
     }
     memcpy(c->out + c->out_len, line, n);
     memcpy(c->out + c->out_len + n, "\r\n", 2);
     c->out_len += n + 2;
+    c->out_queued += n + 2;
+    if (cmd == SMTPC_CMD_AUTH)
+        c->out_secret = true;
     const char *t = trace ? trace : line;
     log_line(c->log, SMTPC_LOG_TRACE, 'C', t, strlen(t));
     return 0;
@@ -147,7 +177,7 @@ int core_send_raw(core *c, smtpc_command cmd, size_t idx, const char *line, cons
 /* Awaits a reply that no command of ours asks for (the greeting). */
 int core_expect(core *c, smtpc_command cmd)
 {
-    if (fifo_push(c, cmd, 0) != 0) {
+    if (fifo_push(c, cmd, 0, c->out_queued) != 0) {
         core_nomem(c);
         return -1;
     }
@@ -213,6 +243,15 @@ static void unexpected_input(core *c)
     core_tx_stream_failed(c);
 }
 
+/* A reply to a command we have not finished sending cannot be genuine: it
+ * was sent ahead (injected), and would shift every later reply by one. */
+static void early_reply(core *c)
+{
+    err_set(&c->stream_err, SMTPC_ERR_PROTOCOL, false, core_awaited_command(c), 0,
+            "server replied before the command was sent");
+    core_tx_stream_failed(c);
+}
+
 size_t core_feed(core *c, const char *buf, size_t len)
 {
     size_t used = 0;
@@ -233,6 +272,11 @@ size_t core_feed(core *c, const char *buf, size_t len)
         reply r;
         reply_parser_take(&c->rp, &r);
         inflight f = c->fifo[c->fifo_head];
+        if (f.out_end > c->out_written) {
+            reply_free(&r);
+            early_reply(c);
+            break;
+        }
         c->fifo_head++;
         c->fifo_len--;
         if (c->fifo_len == 0)
@@ -256,7 +300,12 @@ size_t core_out(core *c, const char **p)
 
 void core_out_done(core *c, size_t n)
 {
+    if (c->out_secret)
+        OPENSSL_cleanse(c->out + c->out_off, n);
     c->out_off += n;
+    c->out_written += n;
+    if (c->out_off == c->out_len)
+        c->out_secret = false;
     if (n > 0)
         c->progress++;
 }
@@ -310,15 +359,18 @@ smtpc_timeout_stage core_stage(const core *c)
 {
     if (c->state == CS_TLS_WAIT)
         return SMTPC_TIMEOUT_TLS;
-    if (c->fifo_len > 0)
-        return stage_of(&c->fifo[c->fifo_head], c);
     if (c->state == CS_BODY)
         return SMTPC_TIMEOUT_DATA_BLOCK;
+    if (c->out_off < c->out_len)
+        return SMTPC_TIMEOUT_WRITE;
+    if (c->fifo_len > 0)
+        return stage_of(&c->fifo[c->fifo_head], c);
     return SMTPC_TIMEOUT_WRITE;
 }
 
 void core_eof(core *c)
 {
+    c->stream_eof = true;
     err_set(&c->stream_err, SMTPC_ERR_IO, false, core_awaited_command(c), 0,
             "connection closed by server");
     core_tx_stream_failed(c);
@@ -332,7 +384,7 @@ void core_io_failed(core *c, smtpc_error_kind kind, int err_no, const char *what
 
 void core_write_failed(core *c, int err_no, const char *what)
 {
-    c->out_len = c->out_off = 0;
+    core_out_discard(c);
     if (c->state == CS_PIPELINE && c->fifo_len > 0) {
         /* Keep reading: the server's replies decide (spec 9.13 step 1). */
         c->write_failed = true;

@@ -48,6 +48,7 @@ typedef enum {
 typedef struct inflight {
     smtpc_command cmd;
     size_t idx;        /* recipient index for RCPT */
+    uint64_t out_end;  /* the command is sent once this many bytes were written */
 } inflight;
 
 typedef struct core {
@@ -63,9 +64,12 @@ typedef struct core {
 
     char *out;                 /* bytes to send */
     size_t out_off, out_len, out_cap;
+    uint64_t out_queued, out_written; /* totals over the session */
+    bool out_secret;           /* out holds AUTH payloads: wipe once written */
 
     /* Session knowledge. */
     bool tls, tls_verified, botched, closed, need_rset, ehlo_after_tls, authenticated;
+    bool opening, opened;      /* opened: greeting, EHLO, TLS and AUTH all succeeded */
     bool tls_immediate_pending;
     ehlo_info ehlo;
     char *greeting, *server_name;
@@ -91,7 +95,7 @@ typedef struct core {
     size_t next_rcpt;
     size_t naccepted;
     reply mail_reply, data_reply;
-    bool write_failed, stream_failed;
+    bool write_failed, stream_failed, stream_eof;
     smtpc_error stream_err;
     dotstuff ds;
     size_t body_off;
@@ -143,6 +147,7 @@ int core_send_raw(core *c, smtpc_command cmd, size_t idx, const char *line, cons
 void core_fail(core *c, bool botch);
 void core_done(core *c);
 void core_nomem(core *c);
+void core_out_discard(core *c);
 void core_dispatch_open(core *c, const inflight *f, const reply *r);
 void core_dispatch_tx(core *c, const inflight *f, const reply *r);
 void core_after_tls_open(core *c);

@@ -16,7 +16,14 @@ static const char *ehlo_name(const core *c)
 int core_begin_open(core *c)
 {
     c->op_err = &c->err;
-    err_clear(&c->err);
+    if (c->botched || c->closed || c->opened) {
+        if (c->err.kind == SMTPC_ERR_NONE)
+            err_set(&c->err, SMTPC_ERR_USAGE, true, SMTPC_CMD_NONE, 0,
+                    c->opened ? "session is already open" : "session is closed");
+        c->event = CORE_EV_FAILED;
+        return -1;
+    }
+    c->opening = true;
     if (c->cfg->tls_mode == SMTPC_TLS_IMMEDIATE && !c->tls) {
         c->tls_immediate_pending = true;
         core_set_state(c, CS_TLS_WAIT);

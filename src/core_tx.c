@@ -49,15 +49,24 @@ static int precheck(core *c, smtpc_message *m)
     return 0;
 }
 
-static bool closed_or_botched(core *c)
+/* Refuses work on a session that cannot do it. The session's own error is
+ * never overwritten: it keeps the original cause. */
+static bool unusable(core *c)
 {
-    if (c->closed)
-        err_set(c->op_err, SMTPC_ERR_CLOSED, false, SMTPC_CMD_NONE, 0, "session is closed");
-    else if (c->botched)
-        err_set(c->op_err, SMTPC_ERR_BOTCHED, false, SMTPC_CMD_NONE, 0,
-                "session is botched by an earlier error: %s", smtpc_error_message(&c->err));
-    else
+    const char *why = c->closed ? "session is closed"
+                      : c->botched ? "session is botched by an earlier error"
+                      : !c->opened ? "session is not open"
+                                   : NULL;
+    if (!why)
         return false;
+    smtpc_error_kind kind = c->closed    ? SMTPC_ERR_CLOSED
+                            : c->botched ? SMTPC_ERR_BOTCHED
+                                         : SMTPC_ERR_USAGE;
+    if (c->op_err != &c->err && c->err.kind != SMTPC_ERR_NONE)
+        err_set(c->op_err, kind, kind == SMTPC_ERR_USAGE, SMTPC_CMD_NONE, 0, "%s: %s", why,
+                smtpc_error_message(&c->err));
+    else if (c->op_err != &c->err || c->err.kind == SMTPC_ERR_NONE)
+        err_set(c->op_err, kind, kind == SMTPC_ERR_USAGE, SMTPC_CMD_NONE, 0, "%s", why);
     return true;
 }
 
@@ -73,7 +82,7 @@ int core_begin_send(core *c, smtpc_message *m)
     if (m->nrcpts == 0)
         err_set(c->op_err, SMTPC_ERR_USAGE, true, SMTPC_CMD_NONE, 0,
                 "need at least one recipient");
-    if (m->nrcpts == 0 || closed_or_botched(c)) {
+    if (m->nrcpts == 0 || unusable(c)) {
         core_fail(c, false);
         return -1;
     }
@@ -124,7 +133,7 @@ void core_tx_start(core *c)
     }
     c->naccepted = 0;
     c->next_rcpt = 0;
-    c->write_failed = c->stream_failed = false;
+    c->write_failed = c->stream_failed = c->stream_eof = false;
     reply_free(&c->mail_reply);
     reply_free(&c->data_reply);
     c->pipelined = c->cfg->pipelining && (c->ehlo.ext & SMTPC_EXT_PIPELINING);
@@ -328,7 +337,7 @@ static void pipeline_evaluate(core *c)
         tx_fail(c, c->write_failed || c->stream_failed || c->mail_reply.code == 421);
         return;
     }
-    if (c->write_failed || (c->stream_failed && c->naccepted > 0)) {
+    if (c->write_failed || (c->stream_failed && (c->naccepted > 0 || !c->stream_eof))) {
         err_copy(c->op_err, &c->stream_err);
         tx_fail(c, true);
         return;
@@ -407,6 +416,7 @@ static int body_finish(core *c)
     }
     trace_data(c, c->out + c->out_len, produced);
     c->out_len += produced;
+    c->out_queued += produced;
     core_set_state(c, CS_DATA_END);
     return core_expect(c, SMTPC_CMD_DATA);
 }
@@ -439,6 +449,7 @@ int core_fill_body(core *c)
         trace_data(c, c->out + c->out_len, produced);
         c->in_off += used;
         c->out_len += produced;
+        c->out_queued += produced;
         if (used == 0 && produced == 0)
             break;
     }
@@ -468,7 +479,7 @@ int core_begin_rset(core *c)
 {
     c->op_err = &c->err;
     c->tx_queued = false;
-    if (closed_or_botched(c)) {
+    if (unusable(c)) {
         core_fail(c, false);
         return -1;
     }

@@ -84,11 +84,13 @@ static char *vformat(const char *fmt, va_list ap)
 int err_set(smtpc_error *e, smtpc_error_kind kind, bool permanent, smtpc_command cmd,
             int err_no, const char *fmt, ...)
 {
-    err_clear(e);
+    /* Format first: the arguments may point into *e (its old message). */
     va_list ap;
     va_start(ap, fmt);
-    e->message = vformat(fmt, ap);
+    char *msg = vformat(fmt, ap);
     va_end(ap);
+    err_clear(e);
+    e->message = msg;
     if (!e->message) {
         set_nomem(e);
         return -1;
@@ -133,8 +135,8 @@ int err_set_reply(smtpc_error *e, smtpc_error_kind kind, smtpc_command cmd, cons
 {
     bool permanent = r->code / 100 == 5;
     const char *first = r->nlines ? r->lines[0] : "";
-    if (err_set(e, kind, permanent, cmd, 0, "%s (%s): %s", prefix,
-                permanent ? "permanent" : "transient", first) != 0)
+    const char *how = r->code >= 400 ? (permanent ? " (permanent)" : " (transient)") : "";
+    if (err_set(e, kind, permanent, cmd, 0, "%s%s: %s", prefix, how, first) != 0)
         return -1;
     e->code = r->code;
     if (ecodes)
@@ -163,7 +165,8 @@ int err_copy(smtpc_error *dst, const smtpc_error *src)
         if (!lines)
             goto nomem;
         lines[0] = src->line;
-        memcpy(lines + 1, src->more, src->nmore * sizeof *lines);
+        if (src->nmore)
+            memcpy(lines + 1, src->more, src->nmore * sizeof *lines);
         int rc = copy_lines(dst, lines, src->nmore + 1);
         free(lines);
         if (rc != 0)

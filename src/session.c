@@ -48,13 +48,19 @@ void smtpc_session_free(smtpc_session *s)
     free(s);
 }
 
+/* API misuse is reported without replacing the session's error. */
+static int misuse(smtpc_session *s, const char *what)
+{
+    if (s->core.err.kind == SMTPC_ERR_NONE)
+        err_set(&s->core.err, SMTPC_ERR_USAGE, true, SMTPC_CMD_NONE, 0, "%s", what);
+    errno = EINVAL;
+    return -1;
+}
+
 static int begin(smtpc_session *s, session_op op)
 {
-    if (s->op != OP_NONE) {
-        err_set(&s->core.err, SMTPC_ERR_USAGE, true, SMTPC_CMD_NONE, 0,
-                "another operation is in progress");
-        return -1;
-    }
+    if (s->op != OP_NONE)
+        return misuse(s, "another operation is in progress");
     s->op = op;
     s->seen_progress = s->core.progress - 1; /* forces a fresh deadline */
     return 0;
@@ -108,10 +114,8 @@ int smtpc_attach_fd(smtpc_session *s, int fd, const char *host)
 
 int smtpc_begin_open(smtpc_session *s)
 {
-    if (s->tr.fd < 0 || s->tr.connecting) {
-        err_set(&s->core.err, SMTPC_ERR_USAGE, true, SMTPC_CMD_NONE, 0, "not connected");
-        return -1;
-    }
+    if (s->tr.fd < 0 || s->tr.connecting)
+        return misuse(s, "not connected");
     if (begin(s, OP_OPEN) != 0)
         return -1;
     set_peer(s);

@@ -351,8 +351,8 @@ def parse_script(lines, first_lineno=1):
     connect = "required"
     for n, raw in numbered:
         line = raw.rstrip("\n")
-        s = line.strip()
-        if not s or s.startswith("#"):
+        s = line.lstrip()
+        if not s.strip() or s.startswith("#"):
             continue
         where = "line %d" % n
         for prefix, op in _PREFIX_OPS:
@@ -365,6 +365,7 @@ def parse_script(lines, first_lineno=1):
         else:
             words = s.split()
             op = words[0]
+            s = s.strip()
             if op not in _WORD_OPS:
                 raise ScriptError("%s: unknown script step %r" % (where, op))
             rest = words[1:]
@@ -529,6 +530,7 @@ class Conn:
         self.pos = 0
         self.eof = False
         self.eof_reason = ""
+        self.quiet = False
         self.tr = transcript
 
     def pending(self):
@@ -566,7 +568,10 @@ class Conn:
             self.eof, self.eof_reason = True, "EOF"
             self.tr.add("*", "client closed the connection")
             return True
-        self.tr.add("C", data)
+        if self.quiet:
+            self.tr.add("*", "client sent %d bytes (not decoded)" % len(data))
+        else:
+            self.tr.add("C", data)
         self.buf += data
         return True
 
@@ -764,6 +769,12 @@ class FakeServer:
                 return None
 
     def _run(self, client_done, accept_timeout, linger):
+        if self.listen_opts.get("mode") == "full":
+            # Keep the queue full (and the socket open) until the client has given up.
+            end = time.monotonic() + (accept_timeout if client_done is None else 600)
+            while time.monotonic() < end and not (client_done and client_done.is_set()):
+                time.sleep(0.05)
+            return
         if self.connect_mode == "none":
             c = self._wait_accept(client_done, accept_timeout if client_done is None else 600)
             if c is not None and self.listen_opts.get("mode") != "full":
@@ -937,6 +948,7 @@ class FakeServer:
 
     def _op_CLOSE(self, step):
         self.tr.add("*", "server closes (FIN)")
+        self.conn.quiet = self.conn.tls is not None   # what follows is ciphertext
         try:
             self.conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
@@ -953,13 +965,7 @@ class FakeServer:
         except OSError:
             pass
         try:
-            if self.conn.tls is not None:
-                fd = socket.socket(fileno=os.dup(s.fileno()))
-                fd.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                s.close()
-                fd.close()
-            else:
-                s.close()
+            s.close()           # no close_notify: SSLSocket.close() does not send one
         except OSError:
             pass
         self.ended = True

@@ -395,10 +395,17 @@ class Servers:
 
     # -- start
 
-    def start(self):
+    def start(self, wait_busy=0.0):
+        """Start everything.  If 587/465 are taken (another run of the suite),
+        wait up to wait_busy seconds for them to become free."""
         if os.geteuid() != 0:
             raise RuntimeError("must run as root (Postfix's master needs it)")
-        busy = [p for p in (SUBMISSION_PORT, SMTPS_PORT) if port_open(p)]
+        deadline = time.time() + wait_busy
+        while True:
+            busy = [p for p in (SUBMISSION_PORT, SMTPS_PORT) if port_open(p)]
+            if not busy or time.time() >= deadline:
+                break
+            time.sleep(1)
         if busy:
             raise RuntimeError("127.0.0.1 port(s) %s already in use (a previous run? "
                                "try: %s stop)" % (busy, sys.argv[0]))

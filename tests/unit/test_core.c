@@ -283,7 +283,7 @@ static void test_auth_bad_base64_aborts(void **st)
     feed(f, "501 5.0.0 cancelled\r\n");
     expect_event(f, CORE_EV_FAILED);
     assert_int_equal(f->c.err.kind, SMTPC_ERR_PROTOCOL);
-    assert_false(f->c.botched); /* 501 to "*" keeps the session usable */
+    assert_true(f->c.botched); /* a failed setup is never used for mail */
     fx_free(f);
 }
 
@@ -578,6 +578,42 @@ static void test_malformed_reply_botches(void **st)
     fx_free(f);
 }
 
+static void test_reply_before_command_is_protocol_error(void **st)
+{
+    (void)st;
+    fixture *f = fx_new(SMTPC_TLS_NONE, true);
+    core_begin_open(&f->c);
+    /* an injected "250" rides along with the greeting, before EHLO is sent */
+    size_t n = core_feed(&f->c, "220 mx.test\r\n250 injected\r\n", 29);
+    assert_true(n < 29);
+    expect_event(f, CORE_EV_FAILED);
+    assert_int_equal(f->c.err.kind, SMTPC_ERR_PROTOCOL);
+    assert_true(f->c.botched);
+    fx_free(f);
+}
+
+static void test_send_refused_after_failed_open(void **st)
+{
+    (void)st;
+    fixture *f = fx_new(SMTPC_TLS_STARTTLS, true);
+    core_begin_open(&f->c);
+    feed(f, "220 mx.test\r\n");
+    expect_out(f, "EHLO client.test\r\n");
+    feed(f, "250 mx.test\r\n");
+    expect_out(f, "STARTTLS\r\n");
+    feed(f, "454 4.7.0 no TLS today\r\n");
+    expect_event(f, CORE_EV_FAILED);
+    add_rcpts(f, 1);
+    smtpc_message_set_body(f->m, "x\r\n", 3);
+    /* never falls through to plaintext mail */
+    assert_int_equal(core_begin_send(&f->c, f->m), -1);
+    expect_event(f, CORE_EV_FAILED);
+    expect_no_out(f);
+    assert_int_equal(smtpc_message_error(f->m)->kind, SMTPC_ERR_BOTCHED);
+    assert_int_equal(f->c.err.kind, SMTPC_ERR_TLS); /* the cause is kept */
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +641,8 @@ int main(void)
         cmocka_unit_test(test_prechecks),
         cmocka_unit_test(test_mail_params_order),
         cmocka_unit_test(test_malformed_reply_botches),
+        cmocka_unit_test(test_reply_before_command_is_protocol_error),
+        cmocka_unit_test(test_send_refused_after_failed_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
