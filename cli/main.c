@@ -1,5 +1,6 @@
 /* smtpc: the command-line tool. Dispatches to a subcommand.
  * `send` exists now; `deliver` (MX lookup, DANE, MTA-STS) and `probe` come later. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +54,9 @@ static int bad_command(int argc, char **argv, const char *what)
 
 int main(int argc, char **argv)
 {
+    /* A server closing the connection must surface as an io error from the
+     * library, not kill the process while it writes. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2)
         return bad_command(argc, argv, "missing command");
     const char *cmd = argv[1];

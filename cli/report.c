@@ -17,6 +17,7 @@ static void human_error(const struct cli_report *r, const char *name, const char
 {
     if (r->json)
         return;
+    fflush(stdout); /* keep recipient lines and the error in order when both are captured */
     fprintf(stderr, "smtpc: error: ");
     if (name != NULL && r->multi)
         fprintf(stderr, "message %s: ", name);
@@ -76,7 +77,7 @@ static bool note_rcpts(struct cli_report *r, const char *name, const smtpc_messa
             cli_outcome_note(&r->out, SMTPC_ERR_STATUS, smtpc_error_permanent(res));
         if (!r->json)
             human_rcpt(r, name, smtpc_message_rcpt(m, i), acc,
-                       replied ? smtpc_error_line(res) : "not attempted");
+                       replied ? smtpc_error_line(res) : "no reply");
     }
     return all;
 }

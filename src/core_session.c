@@ -36,10 +36,13 @@ int core_begin_open(core *c)
     return 0;
 }
 
-/* The first word after the code: "220 mx.example ESMTP" -> "mx.example" (Q6). */
+/* The first word after the code: "220 mx.example ESMTP" -> "mx.example" (Q6),
+ * skipping an enhanced code ("554 5.7.1 go away"). */
 static int store_greeting(core *c, const reply *r)
 {
     const char *text = reply_text(r, 0);
+    char ecode[16];
+    text += ecode_parse(r->code, text, ecode, sizeof ecode);
     size_t n = strcspn(text, " \t");
     free(c->greeting);
     free(c->server_name);
@@ -389,8 +392,11 @@ static void on_auth(core *c, const inflight *f, const reply *r)
     }
     char what[96];
     snprintf(what, sizeof what, "authentication failed: got %d, expected 235", r->code);
-    /* Enhanced codes only once the client sent its last message (spec 3.7). */
-    err_set_reply(c->op_err, SMTPC_ERR_AUTH, SMTPC_CMD_AUTH, r, c->sasl_final, what);
+    /* Spec 3.7 parses the enhanced code only once the client sent its last
+     * message; a final failure reply is no continuation, so we also take it
+     * whenever ENHANCEDSTATUSCODES was offered (a SCRAM 535 after the proof). */
+    err_set_reply(c->op_err, SMTPC_ERR_AUTH, SMTPC_CMD_AUTH, r, c->sasl_final || core_ecodes(c),
+                  what);
     core_fail(c, r->code == 421);
 }
 

@@ -62,9 +62,11 @@ static bool unusable(core *c)
     smtpc_error_kind kind = c->closed    ? SMTPC_ERR_CLOSED
                             : c->botched ? SMTPC_ERR_BOTCHED
                                          : SMTPC_ERR_USAGE;
-    if (c->op_err != &c->err && c->err.kind != SMTPC_ERR_NONE)
-        err_set(c->op_err, kind, kind == SMTPC_ERR_USAGE, SMTPC_CMD_NONE, 0, "%s: %s", why,
+    if (c->op_err != &c->err && c->err.kind != SMTPC_ERR_NONE) {
+        /* Named after the step that broke the session. */
+        err_set(c->op_err, kind, kind == SMTPC_ERR_USAGE, c->err.command, 0, "%s: %s", why,
                 smtpc_error_message(&c->err));
+    }
     else if (c->op_err != &c->err || c->err.kind == SMTPC_ERR_NONE)
         err_set(c->op_err, kind, kind == SMTPC_ERR_USAGE, SMTPC_CMD_NONE, 0, "%s", why);
     return true;

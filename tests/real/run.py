@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import shutil
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -1023,6 +1024,10 @@ def main():
         print("Bail out! %s is not executable" % SMTPC)
         return 1
     print("1..%d" % len(cases), flush=True)
+    # The servers run in their own sessions: on SIGTERM (meson's timeout) or
+    # SIGINT/SIGHUP unwind through the finally below so they are stopped.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     S = servers.Servers()
     try:
         # Ports 587/465 are fixed: wait for another run of this suite to finish.
