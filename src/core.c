@@ -294,6 +294,10 @@ size_t core_out(core *c, const char **p)
         if (core_fill_body(c) != 0)
             return 0;
     }
+    if (!c->out) {
+        *p = "";
+        return 0;
+    }
     *p = c->out + c->out_off;
     return c->out_len - c->out_off;
 }

@@ -794,6 +794,10 @@ class FakeServer:
         self.tr.add("*", "client connected from %s" % (c.getpeername()[0],))
         self.conn = Conn(c, self.tr)
         self._play()
+        try:
+            self.conn.sock.close()
+        except OSError:
+            pass
         # The client must never open a second connection.
         end = time.monotonic() + (600 if client_done is not None else linger)
         while time.monotonic() < end:

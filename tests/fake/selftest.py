@@ -97,8 +97,19 @@ QUIT
 """
 
 
+class SMTP(smtplib.SMTP):
+    """smtplib sends lower-case verbs ("mail FROM:", "size="); smtpc's scripts are upper."""
+
+    def putcmd(self, cmd, args=""):
+        super().putcmd(cmd.upper(), args.replace("size=", "SIZE="))
+
+
+class SMTP_SSL(smtplib.SMTP_SSL):
+    putcmd = SMTP.putcmd
+
+
 def smtplib_send(port, msg=MSG, rcpt="b@example.net"):
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+    with SMTP("127.0.0.1", port, timeout=10) as s:
         s.sendmail("a@example.org", [rcpt], msg)
     return "sent"
 
@@ -128,7 +139,7 @@ def t_plain():
     check("QUIT? accepts a QUIT", srv.ok(), srv.mismatches)
 
     def no_quit(port):
-        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        s = SMTP("127.0.0.1", port, timeout=10)
         s.ehlo("x.example")
         s.close()
     script = """
@@ -141,7 +152,7 @@ QUIT?
     check("QUIT? accepts a close without QUIT", srv.ok(), srv.mismatches)
 
     def ehlo_quit(port):
-        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        s = SMTP("127.0.0.1", port, timeout=10)
         s.ehlo("x.example")
         s.quit()
     srv, res = serve(script, ehlo_quit)
@@ -298,7 +309,7 @@ def t_connections():
     check("LISTEN mode=full makes connect() time out", srv.ok() and res == "timeout", res)
 
     def v6(port):
-        with smtplib.SMTP("::1", port, timeout=5) as s:
+        with SMTP("::1", port, timeout=5) as s:
             s.sendmail("a@example.org", ["b@example.net"], MSG)
     srv, res = serve("LISTEN host=::1\n" + PLAIN_SESSION, v6)
     check("LISTEN host=::1", srv.ok(), (srv.mismatches, res))
@@ -430,7 +441,7 @@ QUIT
 """
 
     def starttls(port, cafile=ca, name="mx.smtpc.test"):
-        s = smtplib.SMTP(timeout=10)
+        s = SMTP(timeout=10)
         s._host = name
         s.connect("127.0.0.1", port)
         s.ehlo("c.example")
@@ -464,7 +475,7 @@ TLS cert=%s expect=fail
           not srv.ok() and any("succeeded" in m for m in srv.mismatches), srv.mismatches)
 
     def fallback(port):
-        s = smtplib.SMTP(timeout=5)
+        s = SMTP(timeout=5)
         s._host = "mx.smtpc.test"
         s.connect("127.0.0.1", port)
         s.ehlo("c.example")
@@ -482,7 +493,7 @@ TLS cert=%s expect=fail
           not srv.ok() and any("plaintext" in m for m in srv.mismatches), srv.mismatches)
 
     def implicit(port):
-        s = smtplib.SMTP_SSL(timeout=10, context=client_ctx(ca))
+        s = SMTP_SSL(timeout=10, context=client_ctx(ca))
         s._host = "mx.smtpc.test"
         s.connect("127.0.0.1", port)
         s.sendmail("a@example.org", ["b@example.net"], MSG)
@@ -576,7 +587,7 @@ def t_dane_data():
 def t_auth():
     def login(mech, user="u", pw="p", advertise=None):
         def c(port):
-            s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            s = SMTP("127.0.0.1", port, timeout=10)
             s.ehlo("c.example")
             s.user, s.password = user, pw
             authobj = {"PLAIN": s.auth_plain, "LOGIN": s.auth_login,
@@ -596,7 +607,7 @@ def t_auth():
               srv.mismatches)
 
     def login_no_ir(port):
-        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        s = SMTP("127.0.0.1", port, timeout=10)
         s.ehlo("c.example")
         s.user, s.password = "u", "p"
         code, _ = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
@@ -607,7 +618,7 @@ def t_auth():
           srv.mismatches)
 
     def plain_no_ir(port):
-        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        s = SMTP("127.0.0.1", port, timeout=10)
         s.ehlo("c.example")
         s.user, s.password = "u", "p"
         try:
@@ -863,6 +874,8 @@ def main():
     PKI = tempfile.mkdtemp(prefix="smtpc-selftest-pki-")
     try:
         VARS = fakesmtp.cert_vars(certsmod.generate(PKI))
+        import faulthandler
+        faulthandler.dump_traceback_later(600, exit=True)
         for t in (t_format, t_plain, t_line_rules, t_pipelining, t_connections, t_close_paths,
                   t_absorb, t_tls, t_dane_data, t_auth, t_scram_vectors, t_scram,
                   t_runner_check):

@@ -11,6 +11,8 @@ only (nothing on *:25 or any other address):
                   mechanisms PLAIN LOGIN SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5)
   127.0.0.1:C     capture.py: Postfix relays every message here (relayhost); stored
                   byte for byte
+  127.0.0.1:CA    capture.py --auth: offers AUTH PLAIN LOGIN in plaintext and logs every
+                  line it receives (proves what a client did not send)
   127.0.0.1:S...  Postfix smtp-sink instances with fault-injection flags (see SINKS)
 
 The certificates come from a test CA made at start with the openssl CLI; the
@@ -129,13 +131,12 @@ def write(path, text, mode=0o644):
 
 
 def pid_alive(pid):
+    """True while the process exists and is not a zombie awaiting its reaper."""
     try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
 
 
 def proc_cmdline(pid):
@@ -154,24 +155,18 @@ def proc_environ_has(pid, entry):
         return False
 
 
-def kill_wait(pid, timeout=5.0):
-    """SIGTERM one process we started, SIGKILL it if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                # Reap it if it is our child; otherwise just poll.
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    return
-            except ChildProcessError:
-                pass
-            if not pid_alive(pid):
-                return
-            time.sleep(0.05)
+def signal_pid(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 # ---------------------------------------------------------------- certificates
@@ -534,49 +529,55 @@ class Servers:
     # -- stop
 
     def _our_pids(self):
-        """Pids of every process we started, including Postfix/Dovecot children."""
+        """Live pids of every process this set started, found by what marks them
+        as ours (never by a bare name): the spawned sinks and capture servers,
+        Postfix processes (MAIL_CONFIG is our config directory), and Dovecot's
+        master (our config file) and children (our instance name)."""
         pids = set()
         for pid in self.state.get("pids", {}).values():
-            if pid and pid_alive(pid):
+            cmd = proc_cmdline(pid) if pid else ""
+            if pid_alive(pid) and ("smtp-sink" in cmd or "capture.py" in cmd):
                 pids.add(pid)
         conf = self.state.get("postfix_config")
         dconf = self.state.get("dovecot_config")
+        dtitle = "dovecot-smtpc-test-%s/" % os.path.basename(self.state.get("dir") or "-")
         for ent in os.listdir("/proc"):
             if not ent.isdigit():
                 continue
             pid = int(ent)
+            if pid == os.getpid() or not pid_alive(pid):
+                continue
             if conf and proc_environ_has(pid, "MAIL_CONFIG=" + conf):
                 pids.add(pid)
             elif dconf and (dconf in proc_cmdline(pid) or
-                            proc_environ_has(pid, "DOVECOT_CONFIG=" + dconf)):
+                            proc_cmdline(pid).startswith(dtitle)):
                 pids.add(pid)
-        pids.discard(os.getpid())
         return pids
 
+    def _wait_gone(self, timeout):
+        deadline = time.time() + timeout
+        while True:
+            for p in self.procs:
+                reap(p.pid)
+            left = self._our_pids()
+            if not left or time.time() > deadline:
+                return left
+            time.sleep(0.05)
+
     def stop(self, keep=False):
+        """Stop every process this set started: SIGTERM, SIGKILL after 10 s."""
         s = self.state
         conf = s.get("postfix_config")
         if conf and os.path.exists(os.path.join(conf, "main.cf")):
             subprocess.run(["postfix", "-c", conf, "stop"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-        dconf = s.get("dovecot_config")
-        if dconf and os.path.exists(dconf):
-            subprocess.run(["dovecot", "-c", dconf, "stop"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        for name, pid in list(s.get("pids", {}).items()):
-            cmd = proc_cmdline(pid)
-            if pid and ("smtp-sink" in cmd or "capture.py" in cmd):
-                kill_wait(pid)
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                kill_wait(p.pid)
-        deadline = time.time() + 10
-        while time.time() < deadline and self._our_pids():
-            time.sleep(0.1)
         for pid in self._our_pids():
-            kill_wait(pid, 2)
+            signal_pid(pid, signal.SIGTERM)  # sinks, capture servers, Dovecot's master
+        left = self._wait_gone(10)
+        for pid in left:
+            signal_pid(pid, signal.SIGKILL)
+        if left and self._wait_gone(3):
+            log("warning: processes still running after stop: %s" % sorted(self._our_pids()))
         d = s.get("dir")
         try:
             with open(CURRENT) as f:
