@@ -105,6 +105,9 @@ typedef enum {
     SMTPC_ERR_CONFIG,        /* configuration unusable (unreadable CA file ...) */
     SMTPC_ERR_MESSAGE,       /* invalid message (bare CR or LF) */
     SMTPC_ERR_NOMEM,         /* allocation failure */
+    SMTPC_ERR_DNS,           /* delivery: lookup failed (SERVFAIL/bogus transient, NXDOMAIN permanent) */
+    SMTPC_ERR_NO_MAIL,       /* delivery: null MX (RFC 7505), 556 5.1.10 */
+    SMTPC_ERR_POLICY,        /* delivery: MTA-STS / REQUIRETLS policy unmet, 554 5.7.30 */
 } smtpc_error_kind;
 
 typedef enum {
@@ -373,6 +376,10 @@ SMTPC_API smtpc_tlsrpt *smtpc_tlsrpt_new(void);
 SMTPC_API void smtpc_tlsrpt_free(smtpc_tlsrpt *r);
 /* Adds counts and merges details of src into dst (RFC 8460 summaries). */
 SMTPC_API int smtpc_tlsrpt_merge(smtpc_tlsrpt *dst, const smtpc_tlsrpt *src);
+/* The policy a result is about: type "sts", "tlsa" or "no-policy-found" and its
+ * domain (both "" for plain session results). */
+SMTPC_API const char *smtpc_tlsrpt_policy_type(const smtpc_tlsrpt *r);
+SMTPC_API const char *smtpc_tlsrpt_policy_domain(const smtpc_tlsrpt *r);
 SMTPC_API int64_t smtpc_tlsrpt_success(const smtpc_tlsrpt *r);
 SMTPC_API int64_t smtpc_tlsrpt_failure(const smtpc_tlsrpt *r);
 SMTPC_API size_t smtpc_tlsrpt_detail_count(const smtpc_tlsrpt *r);
@@ -385,4 +392,7 @@ SMTPC_API int64_t smtpc_tlsrpt_detail_failed_sessions(const smtpc_tlsrpt *r, siz
 #ifdef __cplusplus
 }
 #endif
+
+#include "smtpc_deliver.h"
+
 #endif /* SMTPC_H */

@@ -26,6 +26,9 @@ static const char *const kind_names[] = {
     [SMTPC_ERR_CONFIG] = "config",
     [SMTPC_ERR_MESSAGE] = "message",
     [SMTPC_ERR_NOMEM] = "nomem",
+    [SMTPC_ERR_DNS] = "dns",
+    [SMTPC_ERR_NO_MAIL] = "no-mail",
+    [SMTPC_ERR_POLICY] = "policy",
 };
 
 static const char *const command_names[] = {

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* A detail field longer than this is cut: the values come from our own
@@ -128,6 +129,22 @@ void tlsrpt_clear(smtpc_tlsrpt *r)
         detail_free(&r->details[i]);
     free(r->details);
     memset(r, 0, sizeof(*r));
+}
+
+void tlsrpt_set_policy(smtpc_tlsrpt *r, const char *type, const char *domain)
+{
+    snprintf(r->policy_type, sizeof r->policy_type, "%s", type ? type : "");
+    snprintf(r->policy_domain, sizeof r->policy_domain, "%s", domain ? domain : "");
+}
+
+SMTPC_API const char *smtpc_tlsrpt_policy_type(const smtpc_tlsrpt *r)
+{
+    return r ? r->policy_type : "";
+}
+
+SMTPC_API const char *smtpc_tlsrpt_policy_domain(const smtpc_tlsrpt *r)
+{
+    return r ? r->policy_domain : "";
 }
 
 SMTPC_API smtpc_tlsrpt *smtpc_tlsrpt_new(void)

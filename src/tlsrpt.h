@@ -20,6 +20,8 @@ typedef struct tlsrpt_detail {
 } tlsrpt_detail;
 
 struct smtpc_tlsrpt {
+    char policy_type[16];        /* "sts", "tlsa", "no-policy-found", "" unset (23.1) */
+    char policy_domain[256];
     int64_t success, failure;
     tlsrpt_detail *details;
     size_t ndetails, cap;
@@ -37,5 +39,7 @@ typedef struct tlsrpt_peer {
 int tlsrpt_add(smtpc_tlsrpt *r, int64_t success, int64_t failure, const tlsrpt_peer *peer,
                const char *type, const char *reason);
 void tlsrpt_clear(smtpc_tlsrpt *r);  /* frees details, zeroes; struct reusable */
+/* Sets the policy the result is about (RFC 8460 4.3: policy-type, policy-domain). */
+void tlsrpt_set_policy(smtpc_tlsrpt *r, const char *type, const char *domain);
 
 #endif
