@@ -58,13 +58,18 @@ typedef enum {
 /* TLSRPT reason string of an error (20.10), "" for OK. */
 const char *mtasts_err_reason(mtasts_err e);
 
+typedef struct mtasts_result mtasts_result;
+
 typedef struct mtasts_fetch_opts {
     const char *ca_file;   /* roots for the HTTPS server; NULL: system store */
     int timeout_ms;        /* whole fetch */
     uint16_t https_port;   /* 0: 443 (tests move it) */
+    /* Tests replace the HTTPS fetch of mtasts_get (NULL: the real one). */
+    void (*fetch)(void *ud, const char *domain, mtasts_result *out);
+    void *fetch_ud;
 } mtasts_fetch_opts;
 
-typedef struct mtasts_result {
+struct mtasts_result {
     mtasts_err err;
     int ede;                /* EDNS error of a failing DNS lookup, -1 none */
     bool webpki_error;      /* the fetch failed certificate verification */
@@ -74,7 +79,7 @@ typedef struct mtasts_result {
     bool have_record;
     mtasts_policy policy;   /* valid when err == OK */
     char *policy_text;      /* raw body (malloc'ed), also on POLICY_SYNTAX */
-} mtasts_result;
+};
 
 void mtasts_result_free(mtasts_result *r);
 
