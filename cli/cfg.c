@@ -11,14 +11,14 @@
 
 /* --trace: the protocol trace goes to standard error, one line per event.
  * Debug events (state transitions) would drown the dialogue, so they are left out. */
-static void trace_log(void *userdata, smtpc_log_level level, const char *msg)
+void cli_trace_log(void *userdata, smtpc_log_level level, const char *msg)
 {
     (void)userdata;
     if (level != SMTPC_LOG_DEBUG)
         fprintf(stderr, "%s\n", msg);
 }
 
-static int check_readable(const char *opt, const char *path, struct cli_err *err)
+int cli_check_readable(const char *opt, const char *path, struct cli_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -49,16 +49,24 @@ static int read_secret(const char *opt, const char *path, char *buf, struct cli_
     return 0;
 }
 
+const char *cli_hostname(char *buf, size_t len)
+{
+    memset(buf, 0, len);
+    if (len < 2 || gethostname(buf, len - 1) != 0 || buf[0] == '\0')
+        return "localhost";
+    return buf;
+}
+
 static int set_ehlo(smtpc_config *cfg, const struct cli_opts *o, struct cli_err *err)
 {
-    char host[256] = "";
+    char host[256];
     if (o->ehlo != NULL) {
         if (smtpc_config_set_ehlo_name(cfg, o->ehlo) != 0)
             return cli_err_set(err, CLI_EX_CONFIG, "--ehlo: bad name \"%s\"", o->ehlo);
         return 0;
     }
     /* The default is the machine's name; fall back when it is unusable. */
-    if (gethostname(host, sizeof host - 1) != 0 || smtpc_config_set_ehlo_name(cfg, host) != 0)
+    if (smtpc_config_set_ehlo_name(cfg, cli_hostname(host, sizeof host)) != 0)
         return smtpc_config_set_ehlo_name(cfg, "localhost") == 0
                    ? 0
                    : cli_err_set(err, CLI_EX_CONFIG, "cannot set the EHLO name");
@@ -74,7 +82,7 @@ static int set_tls(smtpc_config *cfg, const struct cli_opts *o, struct cli_err *
                                                : o->tls_verify_pkix);
     smtpc_config_set_ignore_tls_errors(cfg, o->ignore_tls_errors);
     if (o->ca_file != NULL) {
-        if (check_readable("--ca-file", o->ca_file, err) != 0)
+        if (cli_check_readable("--ca-file", o->ca_file, err) != 0)
             return -1;
         if (smtpc_config_set_ca_file(cfg, o->ca_file) != 0)
             return cli_err_set(err, CLI_EX_CONFIG, "--ca-file: cannot use %s", o->ca_file);
@@ -88,8 +96,8 @@ static int set_client_cert(smtpc_config *cfg, const struct cli_opts *o, struct c
 {
     if (o->client_cert == NULL)
         return 0;
-    if (check_readable("--client-cert", o->client_cert, err) != 0 ||
-        check_readable("--client-key", o->client_key, err) != 0)
+    if (cli_check_readable("--client-cert", o->client_cert, err) != 0 ||
+        cli_check_readable("--client-key", o->client_key, err) != 0)
         return -1;
     if (smtpc_config_set_client_cert(cfg, o->client_cert, o->client_key) != 0)
         return cli_err_set(err, CLI_EX_CONFIG, "--client-cert: cannot use %s", o->client_cert);
@@ -159,7 +167,7 @@ smtpc_config *cli_build_config(const struct cli_opts *o, struct cli_err *err)
         return NULL;
     }
     if (o->trace)
-        smtpc_config_set_log(cfg, trace_log, NULL, SMTPC_LOG_TRACE);
+        smtpc_config_set_log(cfg, cli_trace_log, NULL, SMTPC_LOG_TRACE);
     if (o->timeout_ms > 0)
         smtpc_config_set_all_timeouts(cfg, o->timeout_ms);
     smtpc_config_set_pipelining(cfg, !o->no_pipelining);

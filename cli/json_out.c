@@ -136,22 +136,28 @@ static json_t *tlsrpt_detail(const smtpc_tlsrpt *r, size_t i)
 }
 
 /* RES: an RFC 8460 summary with the details this session recorded. */
-static json_t *tlsrpt_res(const smtpc_tlsrpt *r)
+json_t *jo_tlsrpt_res(const smtpc_tlsrpt *r, bool policy)
 {
     json_t *details = json_array();
     for (size_t i = 0; r != NULL && i < smtpc_tlsrpt_detail_count(r); i++)
         json_array_append_new(details, tlsrpt_detail(r, i));
-    return json_pack("{s:I, s:I, s:o}", "success",
-                     (json_int_t)(r ? smtpc_tlsrpt_success(r) : 0), "failure",
-                     (json_int_t)(r ? smtpc_tlsrpt_failure(r) : 0), "details", details);
+    json_t *res = json_pack("{s:I, s:I, s:o}", "success",
+                            (json_int_t)(r ? smtpc_tlsrpt_success(r) : 0), "failure",
+                            (json_int_t)(r ? smtpc_tlsrpt_failure(r) : 0), "details", details);
+    if (policy && res != NULL) {
+        json_object_set_new(res, "policy_type", jo_str(r ? smtpc_tlsrpt_policy_type(r) : ""));
+        json_object_set_new(res, "policy_domain",
+                            jo_str(r ? smtpc_tlsrpt_policy_domain(r) : ""));
+    }
+    return res;
 }
 
 json_t *jo_tlsrpt(const smtpc_session *s)
 {
     const smtpc_tlsrpt *rd = s ? smtpc_session_tlsrpt(s, SMTPC_TLSRPT_RECIPIENT_DOMAIN) : NULL;
     const smtpc_tlsrpt *host = s ? smtpc_session_tlsrpt(s, SMTPC_TLSRPT_HOST) : NULL;
-    return json_pack("{s:o, s:o}", "recipient_domain", tlsrpt_res(rd), "host",
-                     tlsrpt_res(host));
+    return json_pack("{s:o, s:o}", "recipient_domain", jo_tlsrpt_res(rd, false), "host",
+                     jo_tlsrpt_res(host, false));
 }
 
 static json_t *rcpt_obj(const char *addr, bool accepted, bool permanent, int code,
@@ -162,15 +168,22 @@ static json_t *rcpt_obj(const char *addr, bool accepted, bool permanent, int cod
                      jo_str(ecode), "line", jo_str(line));
 }
 
-json_t *jo_recipients(const smtpc_message *m, bool msg_permanent)
+json_t *jo_recipients_with(const smtpc_message *m, const smtpc_error *fallback,
+                           bool msg_permanent)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < smtpc_message_rcpt_count(m); i++) {
         const smtpc_error *r = smtpc_message_rcpt_result(m, i);
         const char *addr = smtpc_message_rcpt(m, i);
         bool acc = smtpc_message_rcpt_accepted(m, i);
-        /* No reply (the transaction stopped before this RCPT): the message's permanence. */
-        if (r == NULL || smtpc_error_code(r) == 0)
+        /* No reply (the transaction stopped before this RCPT, or never
+         * started): the fallback error's reply, else the message's permanence. */
+        if ((r == NULL || smtpc_error_code(r) == 0) && fallback != NULL)
+            json_array_append_new(a, rcpt_obj(addr, false, smtpc_error_permanent(fallback),
+                                              smtpc_error_code(fallback),
+                                              smtpc_error_enhanced_code(fallback),
+                                              smtpc_error_line(fallback)));
+        else if (r == NULL || smtpc_error_code(r) == 0)
             json_array_append_new(a, rcpt_obj(addr, false, msg_permanent, 0, "", ""));
         else
             json_array_append_new(
@@ -178,6 +191,11 @@ json_t *jo_recipients(const smtpc_message *m, bool msg_permanent)
                             smtpc_error_enhanced_code(r), smtpc_error_line(r)));
     }
     return a;
+}
+
+json_t *jo_recipients(const smtpc_message *m, bool msg_permanent)
+{
+    return jo_recipients_with(m, NULL, msg_permanent);
 }
 
 json_t *jo_recipients_unsent(const struct cli_strv *to, bool permanent)

@@ -1,11 +1,14 @@
-/* smtpc: the command-line tool. Dispatches to a subcommand.
- * `send` exists now; `deliver` (MX lookup, DANE, MTA-STS) and `probe` come later. */
+/* smtpc: the command-line tool. Dispatches to a subcommand: `send` (one
+ * server, one session), `deliver` (direct delivery: MX lookup, DANE,
+ * MTA-STS) and `probe` (what delivery to a domain would find). */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "clierr.h"
+#include "deliver.h"
 #include "opts.h"
+#include "probe.h"
 #include "report.h"
 #include "send.h"
 #include "smtpc.h"
@@ -13,27 +16,36 @@
 struct subcommand {
     const char *name;
     int (*main)(int argc, char **argv);
+    enum cli_cmd cmd;
     const char *summary;
 };
 
 static const struct subcommand subcommands[] = {
-    {"send", cli_send_main, "submit or relay messages to one server over one session"},
+    {"send", cli_send_main, CLI_CMD_SEND,
+     "submit or relay messages to one server over one session"},
+    {"deliver", cli_deliver_main, CLI_CMD_DELIVER,
+     "deliver directly to the recipients' domains (MX, DANE, MTA-STS)"},
+    {"probe", cli_probe_main, CLI_CMD_PROBE,
+     "show what delivery to a domain would find, without sending mail"},
 };
+#define NSUB (sizeof subcommands / sizeof subcommands[0])
 
 static void usage(FILE *f)
 {
     fputs("usage: smtpc COMMAND [options]\n       smtpc --version\n       smtpc help [COMMAND]\n"
           "commands:\n",
           f);
-    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+    for (size_t i = 0; i < NSUB; i++)
         fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
 }
 
 static int help(int argc, char **argv)
 {
-    if (argc > 2 && strcmp(argv[2], "send") == 0) {
-        cli_opts_usage(stdout);
-        return CLI_EX_OK;
+    for (size_t i = 0; argc > 2 && i < NSUB; i++) {
+        if (strcmp(argv[2], subcommands[i].name) == 0) {
+            cli_opts_usage_cmd(stdout, subcommands[i].cmd);
+            return CLI_EX_OK;
+        }
     }
     usage(stdout);
     return CLI_EX_OK;
@@ -66,7 +78,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         return help(argc, argv);
-    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+    for (size_t i = 0; i < NSUB; i++)
         if (strcmp(cmd, subcommands[i].name) == 0)
             return subcommands[i].main(argc - 1, argv + 1);
     char what[128];

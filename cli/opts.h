@@ -1,7 +1,9 @@
-/* Options of `smtpc send`: parsed with getopt_long into struct cli_opts.
+/* Options of `smtpc send`, `smtpc deliver` and `smtpc probe`: parsed with
+ * getopt_long into struct cli_opts, from one table that says which command
+ * takes which option.
  *
  * Parsing checks syntax and values only; it opens no file and needs no
- * library function (the unit test links only opts.c and clierr.c).
+ * library function (the unit tests link only opts.c and clierr.c).
  * Unknown or missing options are usage errors (64); bad values are
  * configuration errors (78); CR, LF or control characters in an address are
  * usage errors (RFC 5321 4.1.2 paths carry none; spec Q19). */
@@ -22,9 +24,16 @@ struct cli_strv {
     size_t n, cap;
 };
 
+enum cli_cmd {
+    CLI_CMD_SEND = 0,
+    CLI_CMD_DELIVER,
+    CLI_CMD_PROBE,
+};
+
 struct cli_opts {
-    char host[256];          /* without brackets for [IPv6] */
-    uint16_t port;           /* resolved: explicit, else 465 / 587 */
+    enum cli_cmd cmd;
+    char host[256];          /* send: without brackets for [IPv6] */
+    uint16_t port;           /* resolved: explicit, else 465 / 587 (send), 25 (deliver, probe) */
     bool port_set;
     smtpc_tls_mode tls;      /* default SMTPC_TLS_STARTTLS (required) */
     bool tls_verify_pkix;    /* default true */
@@ -41,15 +50,25 @@ struct cli_opts {
     bool require_8bitmime, require_smtputf8, requiretls;
     bool no_pipelining, trace, json, help;
     int timeout_ms;          /* 0: library defaults */
+    /* deliver and probe */
+    struct cli_strv dns;     /* "ADDR", "ADDR:PORT", "[IPV6]:PORT" */
+    struct cli_strv local_ips;
+    const char *resolv_conf, *trust_anchor, *state_dir;
+    smtpc_dnssec_mode dnssec; /* default SMTPC_DNSSEC_TRUST_AD */
+    bool tls_required_no;
+    const char *domain;      /* probe's argument */
     /* internal */
     bool server_set;
 };
 
-/* argv[0] is the subcommand name ("send"). Returns 0, or -1 with err set.
- * On success with o->help set, nothing else was checked. */
+/* argv[0] is the subcommand name ("send", "deliver" or "probe"; anything
+ * else parses as send). Returns 0, or -1 with err set. On success with
+ * o->help set, nothing else was checked. */
 int cli_opts_parse(struct cli_opts *o, int argc, char **argv, struct cli_err *err);
 void cli_opts_free(struct cli_opts *o);
+/* Usage text of send. */
 void cli_opts_usage(FILE *f);
+void cli_opts_usage_cmd(FILE *f, enum cli_cmd cmd);
 
 /* True when "--json" is among the arguments (before a "--"). */
 bool cli_argv_has_json(int argc, char **argv);
@@ -58,5 +77,7 @@ bool cli_argv_has_json(int argc, char **argv);
 int cli_parse_server(struct cli_opts *o, const char *arg, struct cli_err *err);
 int cli_check_address(const char *addr, bool allow_empty, struct cli_err *err);
 int cli_parse_timeout(const char *arg, int *ms, struct cli_err *err);
+/* A resolver address for --dns: IP, IPv4:PORT, [IP] or [IP]:PORT. */
+int cli_check_dns_server(const char *arg, struct cli_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "envelope.h"
 #include "msgfile.h"
 #include "opts.h"
 #include "report.h"
@@ -23,65 +24,16 @@ struct run {
     unsigned flags; /* for every message */
 };
 
-static bool non_ascii(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s >= 0x80)
-            return true;
-    return false;
-}
-
-/* Flags from the options and the addresses (RFC 6531: UTF-8 addresses need SMTPUTF8). */
-static unsigned common_flags(const struct cli_opts *o)
-{
-    unsigned f = SMTPC_MSG_NORMALIZE_LF;
-    bool utf8 = non_ascii(o->from);
-    for (size_t i = 0; i < o->to.n; i++)
-        utf8 = utf8 || non_ascii(o->to.v[i]);
-    if (o->require_8bitmime)
-        f |= SMTPC_MSG_8BIT | SMTPC_MSG_REQUIRE_8BITMIME;
-    if (o->require_smtputf8 || utf8)
-        f |= SMTPC_MSG_SMTPUTF8;
-    if (o->requiretls)
-        f |= SMTPC_MSG_REQUIRETLS;
-    return f;
-}
-
-/* A message with the envelope; NULL with err set when the library refuses an address. */
+/* The envelope with every --to recipient. */
 static smtpc_message *envelope(const struct cli_opts *o, struct cli_err *err)
 {
-    smtpc_message *m = smtpc_message_new();
-    if (m == NULL) {
-        cli_err_set(err, CLI_EX_CONFIG, "out of memory");
-        return NULL;
-    }
-    if (smtpc_message_set_from(m, o->from) != 0) {
-        cli_err_set(err, CLI_EX_USAGE, "invalid --from address \"%s\"", o->from);
-        goto fail;
-    }
-    for (size_t i = 0; i < o->to.n; i++) {
-        if (smtpc_message_add_rcpt(m, o->to.v[i]) != 0) {
-            cli_err_set(err, CLI_EX_USAGE, "invalid --to address \"%s\"", o->to.v[i]);
-            goto fail;
-        }
-    }
-    return m;
-fail:
-    smtpc_message_free(m);
-    return NULL;
+    return cli_envelope(o->from, o->to.v, o->to.n, err);
 }
 
 static int scan_messages(struct run *run, struct cli_err *err)
 {
     const struct cli_strv *paths = &run->o->messages;
-    run->nmf = paths->n > 0 ? paths->n : 1;
-    run->mf = calloc(run->nmf, sizeof *run->mf);
-    if (run->mf == NULL)
-        return cli_err_set(err, CLI_EX_CONFIG, "out of memory");
-    for (size_t i = 0; i < run->nmf; i++)
-        if (cli_msgfile_scan(&run->mf[i], paths->n > 0 ? paths->v[i] : "-", err) != 0)
-            return -1;
-    return 0;
+    return cli_msgfiles_scan(paths->v, paths->n, &run->mf, &run->nmf, err);
 }
 
 static void send_one(struct run *run, smtpc_session *s, struct cli_msgfile *mf)
@@ -103,6 +55,7 @@ static void send_one(struct run *run, smtpc_session *s, struct cli_msgfile *mf)
     }
     smtpc_message_set_flags(m, run->flags | mf->flags);
     smtpc_message_set_body_reader(m, cli_msgfile_read, f, mf->size);
+    smtpc_message_set_body_rewind(m, cli_msgfile_rewind);
     int rc = smtpc_send(s, m);
     report_message(run->r, mf->path, m, rc);
     smtpc_message_free(m);
@@ -143,7 +96,7 @@ static void run_send(struct run *run)
         report_cli_error(run->r, &err);
         return;
     }
-    run->flags = common_flags(run->o);
+    run->flags = cli_envelope_flags(run->o, run->o->to.v, run->o->to.n);
     run->r->multi = run->nmf > 1;
     session(run, s);
     smtpc_session_free(s);
@@ -162,9 +115,7 @@ int cli_send_main(int argc, char **argv)
     } else {
         struct run run = {.o = &o, .r = &r};
         run_send(&run);
-        for (size_t i = 0; i < run.nmf; i++)
-            cli_msgfile_free(&run.mf[i]);
-        free(run.mf);
+        cli_msgfiles_free(run.mf, run.nmf);
     }
     cli_opts_free(&o);
     return report_finish(&r);

@@ -267,6 +267,12 @@ SMTPC_API void smtpc_message_set_body(smtpc_message *m, const char *data, size_t
 /* Body streamed from a callback; size (for SIZE=) may be -1 when unknown. */
 SMTPC_API void smtpc_message_set_body_reader(smtpc_message *m, smtpc_read_fn fn,
                                              void *userdata, int64_t size);
+/* Rewinds a reader body to its start (returns 0, or -1 on failure). Needed
+ * only when a message goes out more than once: after a failed transaction,
+ * in recipient batches, to the next MX host (smtpc_deliver). Without it such
+ * a retry fails with kind SMTPC_ERR_MESSAGE. */
+typedef int (*smtpc_rewind_fn)(void *userdata);
+SMTPC_API void smtpc_message_set_body_rewind(smtpc_message *m, smtpc_rewind_fn fn);
 /* Results of the last send of this message. */
 SMTPC_API size_t smtpc_message_rcpt_count(const smtpc_message *m);
 SMTPC_API const char *smtpc_message_rcpt(const smtpc_message *m, size_t i);

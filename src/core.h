@@ -69,7 +69,8 @@ typedef struct core {
 
     /* Session knowledge. */
     bool tls, tls_verified, botched, closed, need_rset, ehlo_after_tls, authenticated;
-    bool opening, opened;      /* opened: greeting, EHLO, TLS and AUTH all succeeded */
+    bool opening, opened;
+    bool starttls_offered;     /* the plaintext EHLO listed STARTTLS */      /* opened: greeting, EHLO, TLS and AUTH all succeeded */
     bool tls_immediate_pending;
     ehlo_info ehlo;
     char *greeting, *server_name;

@@ -87,6 +87,8 @@ static void maybe_auth(core *c);
 
 static void after_hello(core *c)
 {
+    if (!c->tls && (c->ehlo.ext & SMTPC_EXT_STARTTLS))
+        c->starttls_offered = true;
     if (starttls_wanted(c)) {
         core_set_state(c, CS_STARTTLS);
         core_cmd(c, SMTPC_CMD_STARTTLS, 0, "STARTTLS");

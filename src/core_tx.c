@@ -129,6 +129,12 @@ static int send_rcpt(core *c, size_t i)
 void core_tx_start(core *c)
 {
     c->tx_queued = false;
+    if (message_body_restart(c->msg) != 0) {
+        err_set(c->op_err, SMTPC_ERR_MESSAGE, false, SMTPC_CMD_MAILFROM, 0,
+                "the message body was already read and cannot be rewound");
+        tx_fail(c, false);
+        return;
+    }
     if (precheck(c, c->msg) != 0) {
         tx_fail(c, false);
         return;

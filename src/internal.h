@@ -51,6 +51,8 @@ struct smtpc_message {
     size_t body_len;
     smtpc_read_fn reader;
     void *reader_ud;
+    smtpc_rewind_fn rewind;
+    bool body_used;         /* the reader was read from: a resend must rewind */
     int64_t size;           /* -1 unknown */
 
     /* Results of the last send. */
@@ -64,6 +66,9 @@ struct smtpc_message {
 int message_reset_results(smtpc_message *m);
 /* Next body bytes: from the buffer or the reader. Returns count, 0 at end, -1 on error. */
 ssize_t message_read_body(smtpc_message *m, size_t *offset, char *buf, size_t len);
+/* Readies the body to be sent from its start. Returns -1 when a used reader
+ * cannot be rewound. */
+int message_body_restart(smtpc_message *m);
 /* RFC 5321 4.1.2 path check for our purposes (Q19): no CR, LF, controls, '<', '>'. */
 bool address_acceptable(const char *addr);
 

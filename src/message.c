@@ -89,6 +89,7 @@ void smtpc_message_set_body_reader(smtpc_message *m, smtpc_read_fn fn, void *ud,
 {
     m->reader = fn;
     m->reader_ud = ud;
+    m->body_used = false;
     m->body = NULL;
     m->size = size;
 }
@@ -107,10 +108,24 @@ int message_reset_results(smtpc_message *m)
     return 0;
 }
 
+void smtpc_message_set_body_rewind(smtpc_message *m, smtpc_rewind_fn fn) { m->rewind = fn; }
+
+int message_body_restart(smtpc_message *m)
+{
+    if (!m->reader || !m->body_used)
+        return 0;
+    if (!m->rewind || m->rewind(m->reader_ud) != 0)
+        return -1;
+    m->body_used = false;
+    return 0;
+}
+
 ssize_t message_read_body(smtpc_message *m, size_t *offset, char *buf, size_t len)
 {
-    if (m->reader)
+    if (m->reader) {
+        m->body_used = true;
         return m->reader(m->reader_ud, buf, len);
+    }
     if (!m->body)
         return 0;
     size_t n = m->body_len - *offset;

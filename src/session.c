@@ -45,6 +45,7 @@ void smtpc_session_free(smtpc_session *s)
     config_clear(&s->cfg);
     free(s->host);
     free(s->dane_record);
+    free(s->chain);
     free(s);
 }
 
@@ -251,6 +252,9 @@ static void tls_established(smtpc_session *s)
     free(s->dane_record);
     const char *rec = tls_conn_dane_record(t);
     s->dane_record = rec ? strdup(rec) : NULL;
+    if (!s->chain)
+        s->chain = calloc(SESSION_MAX_CHAIN, sizeof *s->chain);
+    s->nchain = s->chain ? tls_conn_chain(t, s->chain, SESSION_MAX_CHAIN) : 0;
     const char *cbtype = NULL;
     unsigned char cb[64];
     size_t cblen = 0;

@@ -7,6 +7,7 @@
 #include "transport.h"
 
 #define READ_BUF_SIZE (16 * 1024)
+#define SESSION_MAX_CHAIN 8
 
 typedef enum { OP_NONE = 0, OP_CONNECT, OP_OPEN, OP_SEND, OP_RSET, OP_QUIT } session_op;
 
@@ -24,6 +25,8 @@ struct smtpc_session {
     char tls_version[32], tls_cipher[96];
     char *dane_record;
     bool pkix_verified;
+    char (*chain)[TLS_CHAIN_LINE]; /* peer certificates, leaf first */
+    size_t nchain;
     char rbuf[READ_BUF_SIZE];
     size_t rlen;
 };

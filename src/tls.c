@@ -660,6 +660,29 @@ const char *tls_conn_cipher(const tls_conn *t)
     return t->hs_done ? SSL_get_cipher_name(t->ssl) : NULL;
 }
 
+static void cert_line(X509 *x, char *buf, size_t len)
+{
+    char subj[256] = "", iss[256] = "", until[64] = "";
+    X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof subj);
+    X509_NAME_oneline(X509_get_issuer_name(x), iss, sizeof iss);
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b && ASN1_TIME_print(b, X509_get0_notAfter(x)) == 1) {
+        int n = BIO_read(b, until, (int)sizeof until - 1);
+        until[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+    snprintf(buf, len, "%s | %s | %s", subj, iss, until);
+}
+
+size_t tls_conn_chain(const tls_conn *t, char out[][TLS_CHAIN_LINE], size_t max)
+{
+    STACK_OF(X509) *chain = t->ssl ? SSL_get_peer_cert_chain(t->ssl) : NULL;
+    size_t n = 0;
+    for (int i = 0; chain && i < sk_X509_num(chain) && n < max; i++)
+        cert_line(sk_X509_value(chain, i), out[n++], TLS_CHAIN_LINE);
+    return n;
+}
+
 bool tls_conn_pkix_verified(const tls_conn *t)
 {
     return t->hs_done && t->pkix_verified;

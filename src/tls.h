@@ -63,6 +63,9 @@ const char *tls_conn_cipher(const tls_conn *t);
 bool tls_conn_pkix_verified(const tls_conn *t);
 /* "USAGE SELECTOR MTYPE hex" of the matched TLSA record, NULL when none. */
 const char *tls_conn_dane_record(const tls_conn *t);
+/* The certificates the server sent, leaf first: "subject | issuer | notAfter". */
+#define TLS_CHAIN_LINE 600
+size_t tls_conn_chain(const tls_conn *t, char out[][TLS_CHAIN_LINE], size_t max);
 /* tls-exporter (TLS 1.3, 32 bytes, RFC 9266) or tls-unique (TLS <= 1.2).
  * *type set to the binding name. Returns 0 or -1. */
 int tls_conn_channel_binding(const tls_conn *t, const char **type, unsigned char *buf,

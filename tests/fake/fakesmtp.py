@@ -50,8 +50,8 @@ ${...} placeholders are substituted, see subst()):
                        with CRLF; a bare CR or LF in the data is a mismatch.
   ABSORB [nomessage]   from here on act as a permissive server until the client closes:
                        250 to MAIL/RCPT/RSET/NOOP, 354 to DATA (then read the data),
-                       221 to QUIT, 500 otherwise. nomessage: a completed message (final
-                       dot received) is a mismatch.
+                       221 to QUIT, 500 otherwise. Bare CR/LF in message data is a
+                       mismatch; with nomessage any completed message (final dot) is.
   AUTH-PLAIN user=U pass=P [authzid=Z]
                        the client line must be "AUTH PLAIN <base64 of Z\\0U\\0P>"
   AUTH-LOGIN user=U pass=P
@@ -111,35 +111,23 @@ class ScriptError(Exception):
 # Escapes and placeholders
 
 
-_ESC = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\0", "\\": b"\\", "e": b"\x1b",
-        "$": b"$"}
+_ESC = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"0": b"\0", b"\\": b"\\", b"e": b"\x1b",
+        b"$": b"$"}
+_ESC_RX = re.compile(rb"\\(x[0-9a-fA-F]{2}|.|$)", re.S)
 
 
 def unescape(text):
-    """Decodes \\r \\n \\t \\0 \\\\ \\e \\$ \\xHH; everything else is UTF-8."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c != "\\":
-            out += c.encode("utf-8")
-            i += 1
-            continue
-        if i + 1 >= len(text):
-            raise ScriptError("dangling backslash in %r" % text)
-        n = text[i + 1]
-        if n == "x":
-            h = text[i + 2:i + 4]
-            if len(h) != 2 or not all(ch in "0123456789abcdefABCDEF" for ch in h):
-                raise ScriptError("bad \\x escape in %r" % text)
-            out.append(int(h, 16))
-            i += 4
-            continue
-        if n not in _ESC:
-            raise ScriptError("unknown escape \\%s in %r" % (n, text))
-        out += _ESC[n]
-        i += 2
-    return bytes(out)
+    """Decodes \\r \\n \\t \\0 \\\\ \\e \\$ \\xHH; everything else is UTF-8. Returns bytes."""
+
+    def one(m):
+        e = m.group(1)
+        if e.startswith(b"x") and len(e) == 3:
+            return bytes([int(e[1:], 16)])
+        if e in _ESC:
+            return _ESC[e]
+        raise ScriptError("bad escape \\%s in %r" % (e.decode("utf-8", "replace"), text[:80]))
+
+    return _ESC_RX.sub(one, text.encode("utf-8"))
 
 
 _PH = re.compile(r"\$\{([a-z0-9_-]+)(?::((?:[^}\\]|\\.)*))?\}")
@@ -148,10 +136,19 @@ _PH = re.compile(r"\$\{([a-z0-9_-]+)(?::((?:[^}\\]|\\.)*))?\}")
 def subst(text, vars):
     """Replaces ${port}, ${host}, ${tmp}, ${ca}, ${cert:N}, ${key:N}, ${chain:N},
     ${tlsa:KEY}, ${file:NAME}, ${b64:TEXT} (base64 of the escape-decoded TEXT),
-    ${hex:TEXT}, ${i} (REPEAT counter) and any other name present in vars."""
+    ${hex:TEXT}, ${esc:TEXT} (the escape-decoded TEXT itself, e.g. a CR in an argument),
+    ${rep:N:TEXT} (TEXT N times) and any other name present in vars. ${i} is the REPEAT
+    counter (replaced when REPEAT blocks are expanded)."""
 
     def one(m):
         name, arg = m.group(1), m.group(2)
+        if name == "rep":
+            n, _, what = (arg or "").partition(":")
+            if not n.isdigit():
+                raise ScriptError("${rep:N:TEXT} needs a count")
+            return what * int(n)
+        if name == "esc":
+            return unescape(arg or "").decode("utf-8", "surrogateescape")
         if name == "b64":
             return base64.b64encode(unescape(arg or "")).decode()
         if name == "hex":
@@ -186,7 +183,7 @@ def cert_vars(index):
         "cert": {n: v["crt"] for n, v in c.items()},
         "key": {n: v["key"] for n, v in c.items()},
         "chain": {n: v["chain"] for n, v in c.items()},
-        "tlsa": dict(index["tlsa"]),
+        "tlsa": dict(index["tlsa"], **{k + ".uc": v.upper() for k, v in index["tlsa"].items()}),
         "ca": c["ca"]["crt"],
         "host": index.get("host", HOST),
         "_certs": c,
@@ -239,10 +236,17 @@ def parse_test_file(path, text=None):
     return TestFile(path, sections)
 
 
+def _content_rep(m):
+    if m.group(1) != "rep":
+        raise ScriptError("only ${rep:N:TEXT} is expanded in content sections")
+    n, _, what = (m.group(2) or "").partition(":")
+    return what * int(n)
+
+
 def content_bytes(args, lines, default_eol="lf"):
     """Bytes of a content section. Options: lf|crlf (line terminator), noeol (none after
-    the last line), esc (decode escapes per line), repeat=N (whole content N times),
-    empty (the content is empty)."""
+    the last line), esc (decode escapes and ${rep:N:TEXT} per line), repeat=N (whole
+    content N times), empty (the content is empty)."""
     eol = default_eol
     noeol = esc = empty = False
     repeat = 1
@@ -268,6 +272,8 @@ def content_bytes(args, lines, default_eol="lf"):
     term = b"\r\n" if eol == "crlf" else b"\n"
     parts = []
     for i, line in enumerate(lines):
+        if esc:
+            line = _PH.sub(lambda m: _content_rep(m), line)
         b = unescape(line) if esc else line.encode("utf-8")
         parts.append(b)
         if not (noeol and i == len(lines) - 1):
@@ -408,6 +414,8 @@ def resolve(steps, vars):
         try:
             arg = subst(st.arg, vars) if isinstance(st.arg, str) else st.arg
             opts = {k: subst(v, vars) for k, v in st.opts.items()}
+            if st.op.startswith("AUTH-"):
+                opts = {k: unescape(v).decode("utf-8") for k, v in opts.items()}
         except ScriptError as e:
             raise ScriptError("%s: %s" % (where, e))
         r = Step(st.op, arg, opts, st.lineno)
@@ -1164,6 +1172,10 @@ class FakeServer:
                     return False
                 n += 1
                 self.bodies["absorbed%d" % n] = r[0]
+                for p in r[1]:
+                    self.fail(step, p)
+                if r[1]:
+                    return False
                 if nomessage:
                     self.fail(step, "a complete message was transferred (final dot received)")
                     return False

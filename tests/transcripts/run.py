@@ -125,7 +125,7 @@ class Assertion:
         lhs = self.lhs
         if lhs.startswith("len(") and lhs.endswith(")"):
             self.len, lhs = True, lhs[4:-1]
-        self.special = lhs if lhs in ("stdout", "stderr", "elapsed", "exit") else None
+        self.special = lhs if lhs in ("stdout", "stderr", "output", "elapsed", "exit") else None
         self.toks = None if self.special else parse_path(lhs)
 
     def needs_json(self):
@@ -222,11 +222,13 @@ class Test:
                     raise ScriptError("%s: env lines are NAME=VALUE" % path)
                 self.env.append(l.split("=", 1))
         js = self.tf.get("json")
-        self.asserts = []
+        self.assert_lines = []
         if js:
             for k, l in enumerate(js[2]):
                 if l.strip() and not l.strip().startswith("#"):
-                    self.asserts.append(Assertion(l.strip(), js[3] + 1 + k))
+                    self.assert_lines.append((l.strip(), js[3] + 1 + k))
+        # Parsed once with dummy values to catch syntax errors early.
+        self.asserts = self.assertions(fakesmtp.cert_vars(None))
         srv = self.tf.get("server")
         self.server_first = srv[3] + 1
         self.listen, self.connect, self.steps = fakesmtp.parse_script(srv[2],
@@ -239,6 +241,16 @@ class Test:
             if b not in body_steps:
                 raise ScriptError("%s: %%%% body %s is never received (no BODY %s)"
                                   % (path, b, b))
+
+    def assertions(self, vars):
+        """Assertions with placeholders (${tlsa:...}) substituted."""
+        out = []
+        for text, n in self.assert_lines:
+            try:
+                out.append(Assertion(fakesmtp.subst(text, vars), n))
+            except ScriptError as e:
+                raise ScriptError("%s: %s" % (self.path, e))
+        return out
 
     def check_resolve(self, vars):
         """Parse-time validation with dummy values."""
@@ -364,15 +376,16 @@ def _run_test(test, smtpc, certvars, tmp, diag):
         except ValueError as e:
             problems.append("stdout is not one JSON object: %s" % e)
             doc = None
-    ctx = {"stdout": out_s, "stderr": err_s, "elapsed": elapsed, "exit": rc}
-    for a in test.asserts:
+    ctx = {"stdout": out_s, "stderr": err_s, "output": out_s + err_s, "elapsed": elapsed,
+           "exit": rc}
+    for a in test.assertions(vars):
         if a.needs_json() and doc is None:
             problems.append("assertion not checked (no JSON): %s" % a.text)
             continue
         ok, got = a.check(doc, ctx)
         if not ok:
             shown = json.dumps(got) if got is not MISSING else "<missing>"
-            if a.special in ("stdout", "stderr") and len(shown) > 300:
+            if a.special in ("stdout", "stderr", "output") and len(shown) > 300:
                 shown = shown[:300] + "..."
             problems.append("assertion failed: %s   (actual: %s)" % (a.text, shown))
     for name, want in test.bodies.items():
