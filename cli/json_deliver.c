@@ -148,9 +148,9 @@ json_t *jo_probe(const char *domain, const smtpc_delivery *d, const char *const 
         str_or_null(smtpc_delivery_mtasts_mode(d)), "mx",
         str_list(smtpc_delivery_mtasts_mx_count(d), smtpc_delivery_mtasts_mx, d), "error",
         str_or_null(smtpc_delivery_mtasts_error(d)));
-    json_t *rpt = json_pack("{s:o, s:o}", "record", str_or_null(smtpc_delivery_tlsrpt_record(d)),
-                            "rua",
-                            str_list(smtpc_delivery_tlsrpt_rua_count(d), smtpc_delivery_tlsrpt_rua, d));
+    json_t *rua = str_list(smtpc_delivery_tlsrpt_rua_count(d), smtpc_delivery_tlsrpt_rua, d);
+    json_t *rpt = json_pack("{s:o, s:o}", "record",
+                            str_or_null(smtpc_delivery_tlsrpt_record(d)), "rua", rua);
     return json_pack("{s:o, s:o, s:o, s:o, s:o}", "domain", jo_str(domain), "verdict",
                      jo_str(verdict), "mtasts", sts, "tlsrpt", rpt, "mx", mx);
 }

@@ -558,7 +558,8 @@ static int finish_deliver(struct cli_opts *o, struct cli_err *err)
     finish_dns(o);
     /* RFC 8689: REQUIRETLS and "TLS-Required: No" ask for opposite things. */
     if (o->requiretls && o->tls_required_no)
-        return cli_err_set(err, CLI_EX_USAGE, "--requiretls and --tls-required-no exclude each other");
+        return cli_err_set(err, CLI_EX_USAGE,
+                           "--requiretls and --tls-required-no exclude each other");
     return 0;
 }
 

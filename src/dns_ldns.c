@@ -717,12 +717,13 @@ static int stub_lookup(dns_resolver *r, const char *name, dns_type t, dns_answer
     int rc = -1;
     x.buf = malloc(MAX_MSG);
     if (x.buf && exchange(&x) == 0) {
+        rc = 0;
         if (x.final)
             rc = dns_answer_from_wire(x.final, x.final_len, t, out);
         else
-            rc = (tempfail(out, &x), 0);
+            tempfail(out, &x);
         if (st->mode == DNSSEC_OFF)
-            out->sec = DNS_INSECURE;
+            out->sec = DNS_INSECURE; /* an AD bit we did not ask for means nothing */
     }
     for (size_t i = 0; i < DNS_MAX_SERVERS; i++)
         if (x.fd[i] >= 0)

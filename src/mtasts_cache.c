@@ -24,7 +24,7 @@
 
 /* RFC 8461 5.1 / spec 21.3: a failed fetch is not retried for 5 minutes. */
 #define BACKOFF_SECONDS 300
-#define BUSY_TIMEOUT_MS 0
+#define BUSY_TIMEOUT_MS 15000
 /* Spec 21.4: the first fetch may take a minute, a refresh 30 s. */
 #define FIRST_TIMEOUT_MS 60000
 #define REFRESH_TIMEOUT_MS 30000
@@ -212,7 +212,7 @@ static int entry_from_row(sqlite3_stmt *st, cache_entry *e)
 
 static int tx_begin(mtasts_cache *c)
 {
-    return sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    return sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 static int tx_end(mtasts_cache *c, int rc)

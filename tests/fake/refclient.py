@@ -137,6 +137,114 @@ def classify_tls_error(e):
 
 
 # ------------------------------------------------------------------------------------
+# DANE through OpenSSL's own API, reached with ctypes from Python's SSLSocket (CPython 3.11
+# keeps SSL_CTX* right after the object header of _ssl._SSLContext and SSL* after the
+# header and one pointer in _ssl._SSLSocket).
+
+
+def _libssl():
+    import ctypes
+    lib = ctypes.CDLL("libssl.so.3")
+    P, I, S = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
+    lib.SSL_CTX_dane_enable.argtypes = [P]
+    lib.SSL_dane_enable.argtypes = [P, ctypes.c_char_p]
+    lib.SSL_dane_set_flags.argtypes = [P, ctypes.c_ulong]
+    lib.SSL_dane_set_flags.restype = ctypes.c_ulong
+    lib.SSL_add1_host.argtypes = [P, ctypes.c_char_p]
+    lib.SSL_dane_tlsa_add.argtypes = [P, ctypes.c_uint8, ctypes.c_uint8, ctypes.c_uint8,
+                                      ctypes.c_char_p, S]
+    lib.SSL_get0_dane_tlsa.argtypes = [P, ctypes.POINTER(ctypes.c_uint8),
+                                       ctypes.POINTER(ctypes.c_uint8),
+                                       ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(P),
+                                       ctypes.POINTER(S)]
+    return lib, ctypes
+
+
+def _ptr(obj, slot):
+    import ctypes
+    return ctypes.c_void_p.from_address(id(obj) + slot * ctypes.sizeof(ctypes.c_void_p)).value
+
+
+def dane_setup(ctx, sslsock, base, more, records):
+    """Returns the number of usable records added (PKIX-TA/EE are not usable, RFC 7672)."""
+    lib, ct = _libssl()
+    if lib.SSL_CTX_dane_enable(_ptr(ctx, 2)) <= 0:
+        raise RuntimeError("SSL_CTX_dane_enable")
+    ssl_ptr = _ptr(sslsock._sslobj, 3)
+    if lib.SSL_dane_enable(ssl_ptr, base.encode()) <= 0:
+        raise RuntimeError("SSL_dane_enable")
+    lib.SSL_dane_set_flags(ssl_ptr, 1)        # DANE_FLAG_NO_DANE_EE_NAMECHECKS
+    for n in more:
+        lib.SSL_add1_host(ssl_ptr, n.encode())
+    usable = 0
+    for u, sel, mt, data in records:
+        if u not in (2, 3):
+            continue
+        if lib.SSL_dane_tlsa_add(ssl_ptr, u, sel, mt, data, len(data)) > 0:
+            usable += 1
+    return usable
+
+
+_KEEP = []
+
+
+def require_pkix_too(ctx, name):
+    """With --dane and an explicit --tls-verify pkix both must pass: a certificate verify
+    callback runs OpenSSL's (DANE) verification, then a separate PKIX one."""
+    lib, ct = _libssl()
+    cr = ct.CDLL("libcrypto.so.3")
+    P = ct.c_void_p
+    for f, a, r in (("X509_verify_cert", [P], ct.c_int), ("X509_STORE_CTX_new", [], P),
+                    ("X509_STORE_CTX_init", [P, P, P, P], ct.c_int),
+                    ("X509_STORE_CTX_get0_cert", [P], P),
+                    ("X509_STORE_CTX_get0_untrusted", [P], P),
+                    ("X509_STORE_CTX_get0_param", [P], P),
+                    ("X509_VERIFY_PARAM_set1_host", [P, ct.c_char_p, ct.c_size_t], ct.c_int),
+                    ("X509_VERIFY_PARAM_set_purpose", [P, ct.c_int], ct.c_int),
+                    ("X509_STORE_CTX_get_error", [P], ct.c_int),
+                    ("X509_STORE_CTX_set_error", [P, ct.c_int], None),
+                    ("X509_STORE_CTX_free", [P], None)):
+        getattr(cr, f).argtypes, getattr(cr, f).restype = a, r
+    lib.SSL_CTX_get_cert_store.argtypes, lib.SSL_CTX_get_cert_store.restype = [P], P
+    lib.SSL_CTX_set_cert_verify_callback.argtypes = [P, P, P]
+    sslctx = _ptr(ctx, 2)
+    CB = ct.CFUNCTYPE(ct.c_int, P, P)
+
+    def cb(sctx, arg):
+        if cr.X509_verify_cert(sctx) <= 0:
+            return 0
+        p = cr.X509_STORE_CTX_new()
+        cr.X509_STORE_CTX_init(p, lib.SSL_CTX_get_cert_store(sslctx),
+                               cr.X509_STORE_CTX_get0_cert(sctx),
+                               cr.X509_STORE_CTX_get0_untrusted(sctx))
+        param = cr.X509_STORE_CTX_get0_param(p)
+        cr.X509_VERIFY_PARAM_set_purpose(param, 2)     # X509_PURPOSE_SSL_SERVER
+        if name:
+            cr.X509_VERIFY_PARAM_set1_host(param, name.encode(), len(name))
+        ok = cr.X509_verify_cert(p)
+        err = cr.X509_STORE_CTX_get_error(p)
+        cr.X509_STORE_CTX_free(p)
+        if ok <= 0:
+            cr.X509_STORE_CTX_set_error(sctx, err)
+            return 0
+        return 1
+    f = CB(cb)
+    _KEEP.append(f)
+    lib.SSL_CTX_set_cert_verify_callback(sslctx, ct.cast(f, P), None)
+
+
+def dane_matched(sslsock):
+    lib, ct = _libssl()
+    u, s, m = ct.c_uint8(), ct.c_uint8(), ct.c_uint8()
+    data, dlen = ct.c_void_p(), ct.c_size_t()
+    if lib.SSL_get0_dane_tlsa(_ptr(sslsock._sslobj, 3), ct.byref(u), ct.byref(s), ct.byref(m),
+                              ct.byref(data), ct.byref(dlen)) < 0:
+        return None
+    raw = ct.string_at(data, dlen.value)
+    return "%d %d %d %s" % (u.value, s.value, m.value, raw.hex())
+
+
+# ------------------------------------------------------------------------------------
 # The wire: non-blocking socket (plain or TLS) with bounded reply reading
 
 
@@ -489,11 +597,17 @@ class Session:
         return int(m.group(1)) if m else 1
 
     def handshake(self, command):
-        verify = self.o.get("--tls-verify", "pkix")
+        verify = self.o.get("--tls-verify")
         ignore = self.o.get("--ignore-tls-errors", False)
-        enforce = verify == "pkix" and not ignore
+        dane = bool(self.o["--dane"])
+        both = dane and verify == "pkix" and not ignore
+        enforce = (verify or "pkix") == "pkix" and not ignore and not dane
         try:
             ctx = self.tls_context(enforce)
+            if dane and not ignore:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            if both:
+                require_pkix_too(ctx, self.tls_name)
         except (OSError, ssl.SSLError) as e:
             usage_error("TLS configuration: %s" % e, EX_CONFIG)
         self.raw.setblocking(True)
@@ -501,10 +615,32 @@ class Session:
         rec = lambda s, f, t=None, r="": (self.rd.add(s, f, t, r, self.tls_name, self.peer_ip),
                                           self.host.add(s, f, t, r, self.tls_name, self.peer_ip))
         try:
-            s = ctx.wrap_socket(self.raw, server_hostname=self.tls_name or None)
+            s = ctx.wrap_socket(self.raw, server_hostname=self.tls_name or None,
+                                do_handshake_on_connect=False)
+            if dane:
+                recs = [(int(a), int(b), int(c), bytes.fromhex(d)) for a, b, c, d in
+                        (r.split() for r in self.o["--dane"])]
+                usable = dane_setup(ctx, s, self.tls_name, self.o["--dane-name"], recs)
+                if not usable:
+                    self.host.add(0, 0, "validation-failure", "dane-no-match+errors",
+                                  self.tls_name, self.peer_ip)
+                    if not ignore:
+                        rec(0, 1)
+                        raise Err("tls", command, message="no usable TLSA records")
+            s.do_handshake()
+        except Err:
+            self.botched = True
+            raise
         except Exception as e:
             kind, rtype, reason = classify_tls_error(e)
-            if isinstance(e, ssl.SSLCertVerificationError):
+            if both and isinstance(e, ssl.SSLCertVerificationError) and e.verify_code != 65:
+                self.rd.add(0, 0, rtype, reason, self.tls_name, self.peer_ip)
+                rec(0, 1)
+            elif dane and isinstance(e, ssl.SSLCertVerificationError):
+                self.host.add(0, 0, "validation-failure", "dane-no-match", self.tls_name,
+                              self.peer_ip)
+                rec(0, 1)
+            elif isinstance(e, ssl.SSLCertVerificationError):
                 self.rd.add(0, 0, rtype, reason, self.tls_name, self.peer_ip)
                 rec(0, 1)
             else:
@@ -517,9 +653,12 @@ class Session:
         if not pkix_ok and not enforce:
             t, r = x509_to_tlsrpt(fail)
             self.rd.add(0, 0, t, r, self.tls_name, self.peer_ip)
+        matched = dane_matched(s) if dane else None
+        if dane and matched is None:
+            self.host.add(0, 0, "validation-failure", "dane-no-match", self.tls_name, self.peer_ip)
         rec(1, 0)
         self.tls = {"version": s.version(), "cipher": s.cipher()[0], "pkix_verified": pkix_ok,
-                    "dane_record": None}
+                    "dane_record": matched}
         self.sslsock = s
         w = Wire(s, self.wire.trace)
         w.first_read_after_tls = True
@@ -904,8 +1043,6 @@ def main(argv):
         for d in o["--dane"]:
             if not re.fullmatch(r"\d+ \d+ \d+ [0-9A-Fa-f]+", d):
                 usage_error("bad --dane value", EX_CONFIG)
-        if o["--dane"]:
-            usage_error("DANE is not modelled by refclient", EX_CONFIG)
         for k in ("--ca-file", "--client-cert", "--client-key"):
             if o.get(k):
                 read_file(o[k], k)

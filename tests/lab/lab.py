@@ -23,6 +23,8 @@ only (checked after start):
   127.0.10.80:443  nginx: https://mta-sts.<domain>/.well-known/mta-sts.txt
                    (certificate from the test CA).
   127.0.10.99      nothing listens (the dead MX of fallback.test).
+  127.0.9.1:25     a listener with a full accept queue: connections hang (the
+                   first address of happy-mx.test, whose second is an MX).
 
 The addresses avoid 127.0.0.53/54 (systemd-resolved's stub listeners).  The
 zone data (which domain exercises what) is in ZONES below and in the state
@@ -66,6 +68,9 @@ KNOT_IP = "127.0.20.53"
 UNBOUND_IP = "127.0.20.54"
 HTTPS_IP = "127.0.10.80"
 DEAD_IP = "127.0.10.99"
+# A listener whose accept queue is full: SYNs to it are dropped, so a connect
+# hangs until its timeout (a host that is down, for Happy Eyeballs).
+BLACKHOLE_IP = "127.0.9.1"
 TTL = 300
 
 # MX hosts: one Postfix instance each.  tls: "ca" (certificate from the test
@@ -122,6 +127,7 @@ DOMAINS = {
     "mxcname.test": "MX alias.test, a CNAME to mx1.test",
     "fallback.test": "MX 10 dead.test (nothing listens), MX 20 mx2.test",
     "plain.test": "MX mx1.test in a signed zone, no TLSA, no MTA-STS",
+    "happy.test": "MX happy-mx.test: A 127.0.9.1 (connect hangs) and A of mx2",
 }
 
 
@@ -368,7 +374,9 @@ def zone_texts(tlsa):
           "mxcname MX 10 alias.test.\nalias CNAME mx1.test.\n"
           "fallback MX 10 dead.test.\nfallback MX 20 mx2.test.\n"
           "dead A %s\n" % DEAD_IP +
-          "plain MX 10 mx1.test.\n" + a("mx1.test") + a("mx2.test"))
+          "plain MX 10 mx1.test.\n" + a("mx1.test") + a("mx2.test") +
+          "happy MX 10 happy-mx.test.\nhappy-mx A %s\nhappy-mx A %s\n"
+          % (BLACKHOLE_IP, MX["mx2"]["ip"]))
     z["test."] = t
 
     t = soa("dane.test.")
@@ -444,6 +452,8 @@ server:
     use-syslog: no
     log-time-ascii: yes
     verbosity: 1
+    # Every query is logged: tests check which resolver smtpc asked what.
+    log-queries: yes
     val-log-level: 2
     ede: yes
     num-threads: 1
@@ -459,6 +469,8 @@ server:
     cache-max-ttl: 60
     cache-max-negative-ttl: 10
     prefetch: no
+    # Keep knot's (canonical) order of addresses: the hanging one first.
+    rrset-roundrobin: no
 remote-control:
     control-enable: no
 stub-zone:
@@ -609,7 +621,8 @@ class Lab:
         d = self.dir
         self.state = {
             "dir": d, "dns": {"knot": KNOT_IP, "unbound": UNBOUND_IP},
-            "https_ip": HTTPS_IP, "dead_ip": DEAD_IP, "domains": DOMAINS,
+            "https_ip": HTTPS_IP, "dead_ip": DEAD_IP, "blackhole_ip": BLACKHOLE_IP,
+            "domains": DOMAINS,
             "sts": {k: {"id": v[0], "mode": v[1], "mx": v[2]} for k, v in STS.items()},
             "tlsrpt": TLSRPT, "mx": {}, "tlsa": {}, "ds": {}, "pids": {},
             "postfix_configs": [], "logs": {},
@@ -631,12 +644,25 @@ class Lab:
         self._start_unbound()
         self._start_mx(certs)
         self._start_nginx(certs)
+        self._spawn("blackhole", [sys.executable, os.path.abspath(__file__), "blackhole",
+                                  BLACKHOLE_IP, "25"])
+        self._wait_blackhole()
         missing = wait_ports(self.listen_addrs() +
                              [("127.0.0.1", m["capture_port"]) for m in self.state["mx"].values()])
         if missing:
             raise RuntimeError("not listening after 30 s: %s" % missing)
         self._check_listeners()
         self._check_dns()
+
+    def _wait_blackhole(self, timeout=10):
+        ready = os.path.join(self.dir, "blackhole.out")
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(ready, "rb") as f:
+                if b"ready" in f.read():
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the blackhole listener did not start")
 
     def _spawn(self, name, cmd):
         logf = open(os.path.join(self.dir, name + ".out"), "ab")
@@ -880,7 +906,8 @@ class Lab:
         as ours (never by a bare name): the spawned processes (and their
         session: nginx workers), and Postfix processes whose MAIL_CONFIG is one
         of our config directories."""
-        tokens = {"knotd": "knot.conf", "unbound": "unbound.conf", "nginx": "nginx.conf"}
+        tokens = {"knotd": "knot.conf", "unbound": "unbound.conf", "nginx": "nginx.conf",
+                  "blackhole": "lab.py"}
         sessions = set()
         for name, pid in self.state.get("pids", {}).items():
             token = tokens.get(name, "capture.py")
@@ -980,6 +1007,29 @@ class Lab:
                 out[tag] = got
         return out
 
+    def unbound_log_size(self):
+        try:
+            return os.path.getsize(self.state["logs"]["unbound"])
+        except OSError:
+            return 0
+
+    def unbound_queries(self, offset):
+        """[(client ip, name, type)] unbound logged since offset."""
+        out = []
+        try:
+            with open(self.state["logs"]["unbound"], "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return out
+        for ln in text.splitlines():
+            f = ln.split(" info: ", 1)
+            if len(f) == 2:
+                w = f[1].split()
+                if len(w) == 4 and w[3] == "IN" and w[0].count(".") == 3:
+                    out.append((w[0], w[1].rstrip(".").lower(), w[2]))
+        return out
+
     def https_hits(self, host):
         """Requests nginx logged so far for one virtual host (mta-sts.DOMAIN)."""
         try:
@@ -1039,7 +1089,25 @@ class Lab:
                                                 " + STARTTLS" if m["tls"] else ", no STARTTLS"),
                         lambda tag=tag: self.check_smtp(tag)))
         out.append(("nginx: MTA-STS policies over HTTPS (test CA)", self.check_https))
+        out.append(("blackhole %s:25: connecting hangs" % BLACKHOLE_IP, self.check_blackhole))
+        out.append(("unbound: happy-mx.test lists the hanging address first",
+                    self.check_happy_order))
         return out
+
+    def check_blackhole(self):
+        t = time.time()
+        try:
+            socket.create_connection((BLACKHOLE_IP, 25), timeout=1.5).close()
+        except socket.timeout:
+            return "connect timed out after %.1f s" % (time.time() - t)
+        raise RuntimeError("connected")
+
+    def check_happy_order(self):
+        out = kdig(self.state["dns"]["unbound"], "A", "happy-mx.test")
+        addrs = [r[0] for r in kdig_answer(out, "A")]
+        if addrs != [BLACKHOLE_IP, MX["mx2"]["ip"]]:
+            raise RuntimeError("order %s" % addrs)
+        return " ".join(addrs)
 
     def check_ede(self):
         out = kdig(self.state["dns"]["unbound"], "MX", "bogus.test", "+dnssec")
@@ -1105,6 +1173,31 @@ class Lab:
         return ", ".join(seen)
 
 
+def blackhole(ip, port):
+    """Listen with a full accept queue and never accept: the kernel then
+    drops new SYNs, so connecting hangs like a host that is down."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((ip, port))
+    srv.listen(0)
+    fillers = []
+    for _ in range(4):  # the queue holds backlog + 1; extra SYNs are dropped
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex((ip, port))
+        fillers.append(c)
+    time.sleep(0.3)
+    probe = socket.socket()
+    probe.settimeout(1)
+    try:
+        probe.connect((ip, port))
+        raise SystemExit("blackhole: a connection went through")
+    except socket.timeout:
+        pass
+    print("ready", flush=True)
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+
+
 def load(directory=None):
     if directory is None:
         with open(CURRENT) as f:
@@ -1124,7 +1217,14 @@ def main():
     for name in ("status", "check"):
         p = sub.add_parser(name)
         p.add_argument("dir", nargs="?")
+    p = sub.add_parser("blackhole", help="(internal) the hanging listener")
+    p.add_argument("ip")
+    p.add_argument("port", type=int)
     a = ap.parse_args()
+    if a.cmd == "blackhole":
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])
+        blackhole(a.ip, a.port)
+        return 0
     try:
         if a.cmd == "start":
             lab = Lab(a.dir)

@@ -15,6 +15,7 @@ s_client, the HTTPS policies), then every smtpc case runs twice:
 
 SMTPC_LAB_VALIDATE_DNS=unbound points validate mode at unbound instead.
 Must run as root (ports 25/53/443, Postfix's master); otherwise `1..0 # SKIP`.
+SMTPC_LAB_VERBOSE=1 prints the command and JSON of passing cases too.
 SMTPC_LAB_KEEP=1 keeps the lab directory (logs, captured mail); it is kept
 anyway when a case fails.  Python 3 standard library only.
 """
@@ -124,19 +125,30 @@ def message_file(mark, to):
 class Delivery:
     """One `smtpc deliver` run; remembers the marker and MX log offsets."""
 
-    def __init__(self, mode, domains, extra=(), state=None):
+    def __init__(self, mode, domains, extra=(), state=None, dns=None):
         self.mark = marker()
         self.to = ["rcpt-%d@%s" % (i, d) for i, d in enumerate(domains)]
         self.state = state or os.path.join(TMP, "state", self.mark)
         os.makedirs(self.state, exist_ok=True)
         self.offsets = {tag: log_size(tag) for tag in L.state["mx"]}
+        self.unbound_offset = L.unbound_log_size()
         args = ["deliver", "--json", "--from", SENDER]
         for t in self.to:
             args += ["--to", t]
         args += ["-m", message_file(self.mark, self.to), "--ca-file", L.state["ca_file"],
                  "--state", self.state, "--ehlo", "client.test", "--timeout", "20"]
-        self.r = smtpc(*(args + dns_opts(mode) + list(extra)))
+        opts = dns if dns is not None else dns_opts(mode)
+        self.r = smtpc(*(args + opts + list(extra)))
         self.j = self.r.j
+        if L.state["dns"]["unbound"] not in opts:
+            # No lookup goes to a resolver the user did not configure.
+            time.sleep(0.2)
+            eq(L.unbound_queries(self.unbound_offset), [],
+               "queries smtpc sent to unbound, which it was not told to use")
+
+    def queries(self):
+        time.sleep(0.2)
+        return L.unbound_queries(self.unbound_offset)
 
     def domain(self, name=None):
         doms = self.j.get("domains")
@@ -287,7 +299,7 @@ def failed(d, dom, rc, kind=None, permanent=None, code=None, enhanced=None):
 
 def attempt(dom, i, host=None, ip=False, tls_mode=None, dane=None):
     atts = dom.get("attempts") or []
-    check(len(atts) > i, "attempt %d missing (attempts: %r)" % (i, atts))
+    check(-len(atts) <= i < len(atts), "attempt %d missing (attempts: %r)" % (i, atts))
     a = atts[i]
     if host is not None:
         eq(a.get("host"), host, "attempts[%d].host" % i)
@@ -406,11 +418,37 @@ def bogus_host(mode):
 
 @case("--dnssec off: TLSA never looked up, mismatching TLSA ignored", modes=("trust-ad",))
 def dnssec_off(mode):
-    d = Delivery(mode, ["mismatch.dane.test"], extra=["--dnssec", "off"])
+    d = Delivery(mode, ["mismatch.dane.test"],
+                 dns=["--dnssec", "off", "--dns", L.state["dns"]["unbound"]])
+    dom = d.domain()
+    delivered_ok(d, dom)
+    attempt(dom, 0, host="mx-bad.dane.test", tls_mode="opportunistic", dane="none")
+    tlsa = [q for q in d.queries() if q[2] == "TLSA"]
+    eq(tlsa, [], "TLSA queries with --dnssec off")
+    delivered_to(d, "bad", tls=True)
+
+
+@case("trust-ad against knot (never sets AD): nothing authentic, TLSA ignored",
+      modes=("trust-ad",))
+def trust_ad_no_ad(mode):
+    d = Delivery(mode, ["mismatch.dane.test"],
+                 dns=["--dnssec", "trust-ad", "--dns", L.state["dns"]["knot"]])
     dom = d.domain()
     delivered_ok(d, dom)
     attempt(dom, 0, host="mx-bad.dane.test", tls_mode="opportunistic", dane="none")
     delivered_to(d, "bad", tls=True)
+
+
+@case("validate with the wrong trust anchor (the root key): transient dns failure",
+      modes=("validate",))
+def validate_wrong_anchor(mode):
+    d = Delivery(mode, ["ee.dane.test"],
+                 dns=["--dnssec", "validate", "--trust-anchor", "/usr/share/dns/root.key",
+                      "--dns", L.state["dns"]["knot"]])
+    dom = d.domain()
+    failed(d, dom, 75, kind="dns", permanent=False)
+    not_delivered(d)
+    never_connected(d, "ee")
 
 
 # ---------------------------------------------------------------- deliver: MTA-STS
@@ -532,6 +570,17 @@ def fallback(mode):
     delivered_to(d, "mx2", tls=True)
 
 
+@case("Happy Eyeballs: the MX's first address hangs, the second is used at once")
+def happy_eyeballs(mode):
+    d = Delivery(mode, ["happy.test"])
+    dom = d.domain()
+    delivered_ok(d, dom)
+    attempt(dom, -1, host="happy-mx.test", ip=ip_of("mx2"))
+    check(d.r.elapsed < 5, "delivery took %.1f s (a connect timeout is 20 s)" % d.r.elapsed)
+    delivered_to(d, "mx2", tls=True)
+    return "delivered in %.2f s" % d.r.elapsed
+
+
 @case("REQUIRETLS without DANE or MTA-STS: policy 554 5.7.30, permanent, exit 69")
 def requiretls_plain(mode):
     d = Delivery(mode, ["plain.test"], extra=["--requiretls"])
@@ -599,8 +648,9 @@ class Probe:
                        "--ehlo", "client.test", "--timeout", "20", *dns_opts(mode))
         self.j = self.r.j
         xdg = os.path.join(TMP, "xdg-state")
-        check(not os.path.exists(xdg) or not os.listdir(xdg),
-              "probe wrote state under XDG_STATE_HOME: %s" % os.listdir(xdg))
+        if os.path.exists(xdg):
+            check(not os.listdir(xdg), "probe wrote state under XDG_STATE_HOME: %s"
+                  % os.listdir(xdg))
 
     def mx(self, n):
         mxs = self.j.get("mx")
@@ -747,6 +797,10 @@ def run_case(n, name, fn):
         print("ok %d - %s" % (n, name))
         if isinstance(detail, str) and detail:
             print("# " + detail)
+        if os.environ.get("SMTPC_LAB_VERBOSE"):
+            for r in CURRENT_RESULTS:
+                for ln in r.describe().splitlines():
+                    print("#   " + ln)
         ok = True
     except Exception as e:  # noqa: BLE001 - any exception fails the case
         print("not ok %d - %s" % (n, name))

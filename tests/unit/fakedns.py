@@ -15,7 +15,8 @@ Special names:
   expired.test.   SERVFAIL with EDE 7 (signature-expired) and text
   refused.test.   REFUSED
   big.test.       40 TXT records: truncated (TC) over UDP, whole over TCP
-  badid.test.     over UDP, first a response with a wrong ID, then the right one
+  badid.test.     over UDP, first an answer with a wrong ID, then the right one
+  badq.test.      over UDP, first an answer for another question, then the right one
   flags.test.     TXT describing the query: "rd=1 ad=1 cd=0 edns=1 do=1"
 """
 import selectors
@@ -177,9 +178,22 @@ def on_udp(sock):
     resp = answer(q, False)
     if resp is None:
         return
-    if q["qname"] == "badid.test.":
-        sock.sendto(struct.pack("!H", (q["id"] + 1) & 0xFFFF) + resp[2:], peer)
+    if q["qname"] in ("badid.test.", "badq.test."):
+        sock.sendto(spoof(q), peer)
     sock.sendto(resp, peer)
+
+
+def spoof(q):
+    """An answer with data that must not be accepted: wrong ID, or the
+    right ID for another question."""
+    qid, name = q["id"], q["qname"]
+    question = q["question"]
+    if name == "badid.test.":
+        qid = (qid + 1) & 0xFFFF
+    else:
+        question = enc_name("bado.test.") + question[-4:]
+    rr = enc_rr(name, A, "192.0.2.66")
+    return struct.pack("!HHHHHH", qid, 0x81A0, 1, 1, 0, 0) + question + rr
 
 
 def bind_pair(family, host, port):

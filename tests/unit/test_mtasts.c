@@ -1498,80 +1498,144 @@ static void test_cache_probe(void **state)
 }
 
 /* Two processes upsert the same domain 200 times each: every call must
- * succeed (no SQLITE_BUSY reaching us) and the database must stay sound. */
-static int child_loop(const char *dir, const char *id)
+ * succeed (no SQLITE_BUSY reaching us) and the database must stay sound.
+ *
+ * Protocol: both children open (create) the cache at the same moment, say
+ * so on `ready`, and wait for `go` to close. The parent then holds the write
+ * lock for 100 ms as they start, and keeps taking it (and writing) for 2 ms
+ * out of every 3 ms while they run: their transactions must wait for it (busy
+ * timeout, BEGIN IMMEDIATE) instead of failing. Left alone, their short transactions
+ * would rarely collide and the test could not fail. */
+
+typedef struct gates {
+    int start[2], ready[2], go[2];
+} gates;
+
+static void wait_closed(int fd)
+{
+    char ch;
+    while (read(fd, &ch, 1) > 0)
+        ;
+}
+
+static int child_loop(const char *dir, const char *id, const gates *g)
 {
     char err[256];
     int fails = 0;
     hook h = {.err = MTASTS_OK, .text = "version: STSv1\nmode: testing\nmx: mx.example.test\n"
-                                        "max_age: 5\n"};
+                                        "max_age: 3600\n"};
     mtasts_fetch_opts o = {.fetch = hook_fetch, .fetch_ud = &h};
+    wait_closed(g->start[0]);
     mtasts_cache *c = mtasts_cache_open(dir, err, sizeof err);
-    if (!c)
+    if (write(g->ready[1], "r", 1) != 1 || !c)
         return 100;
-    dns_resolver *r = txt_resolver(id);
+    wait_closed(g->go[0]);
     for (int i = 0; i < 200; i++) {
+        char rid[32];
         mtasts_outcome out;
-        /* Own entries have expired by the next call (max_age 5 < 10 s) and the
-         * other process's carry another id: every call fetches and stores. */
-        int rc = mtasts_cache_get(c, r, DOMAIN, &o, NOW + 10 * i, &out);
-        if (rc != 0 || out.failed || !out.have_policy)
+        /* A new record id every time: the cached entry (ours or the other
+         * process's) is found, its last_use updated, and the policy fetched
+         * and stored again. */
+        snprintf(rid, sizeof rid, "%s%d", id, i);
+        dns_resolver *r = txt_resolver(rid);
+        int rc = mtasts_cache_get(c, r, DOMAIN, &o, NOW, &out);
+        if (rc != 0 || out.failed || !out.have_policy || strcmp(out.policy_id, rid) != 0)
             fails++;
         mtasts_outcome_free(&out);
+        dns_resolver_free(r);
     }
     if (h.calls != 200)
         fails++;
-    dns_resolver_free(r);
     mtasts_cache_close(c);
     return fails > 99 ? 99 : fails;
 }
 
-static void test_cache_concurrent(void **state)
+static bool exited(pid_t pid)
 {
-    (void)state;
-    char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/smtpc-conc-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    pid_t pids[2];
-    int gate[2];
-    assert_int_equal(pipe(gate), 0);
-    for (int i = 0; i < 2; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            /* Both start together, creating the database at the same time too. */
-            char ch;
-            close(gate[1]);
-            if (read(gate[0], &ch, 1) != 0)
-                _exit(98);
-            _exit(child_loop(dir, i ? "procb" : "proca"));
+    siginfo_t info = {0};
+    /* WNOWAIT: the child stays waitable for the status check afterwards. */
+    return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0;
+}
+
+/* Runs the parent's side of the protocol above. */
+static void hold_locks(const char *path, const pid_t pids[2], gates *g)
+{
+    sqlite3 *db = NULL;
+    char ch;
+    close(g->start[1]); /* both children open the cache now */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(read(g->ready[0], &ch, 1), 1);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 15000);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    close(g->go[1]);
+    usleep(100 * 1000);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    for (int n = 0; n < 5000 && !(exited(pids[0]) && exited(pids[1])); n++) {
+        /* A write, so a child that read before it and writes after it would
+         * see its snapshot go stale: BEGIN IMMEDIATE prevents that. */
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+            sqlite3_exec(db, "UPDATE mtasts_policy SET last_use = last_use + 1", NULL, NULL, NULL);
+            usleep(2000);
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
         }
+        usleep(1000);
     }
-    close(gate[0]);
-    close(gate[1]); /* opens the gate: both reads see EOF */
-    for (int i = 0; i < 2; i++) {
-        int st;
-        assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
-        assert_true(WIFEXITED(st));
-        if (WEXITSTATUS(st) != 0)
-            fail_msg("process %d: %d failed calls", i, WEXITSTATUS(st));
-    }
-    char path[128];
+    sqlite3_close(db);
+}
+
+static void check_db_sound(const char *path)
+{
     sqlite3 *db;
     sqlite3_stmt *st;
-    snprintf(path, sizeof path, "%s/mtasts.sqlite", dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
     sqlite3_finalize(st);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), min(record_id) FROM mtasts_policy",
-                                        -1, &st, NULL),
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM mtasts_policy", -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 1);
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+static void test_cache_concurrent(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    gates g;
+    pid_t pids[2];
+    snprintf(dir, sizeof dir, "/tmp/smtpc-conc-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/mtasts.sqlite", dir);
+    assert_int_equal(pipe(g.start), 0);
+    assert_int_equal(pipe(g.ready), 0);
+    assert_int_equal(pipe(g.go), 0);
+    for (int i = 0; i < 2; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(g.start[1]);
+            close(g.go[1]);
+            close(g.ready[0]);
+            _exit(child_loop(dir, i ? "procb" : "proca", &g));
+        }
+    }
+    close(g.start[0]);
+    close(g.go[0]);
+    close(g.ready[1]);
+    hold_locks(path, pids, &g);
+    close(g.ready[0]);
+    for (int i = 0; i < 2; i++) {
+        int status;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0)
+            fail_msg("process %d: %d failed calls", i, WEXITSTATUS(status));
+    }
+    check_db_sound(path);
     run("rm -rf %s", dir);
 }
 
