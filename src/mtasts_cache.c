@@ -212,7 +212,7 @@ static int entry_from_row(sqlite3_stmt *st, cache_entry *e)
 
 static int tx_begin(mtasts_cache *c)
 {
-    return sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    return sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
 static int tx_end(mtasts_cache *c, int rc)
