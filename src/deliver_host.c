@@ -394,7 +394,10 @@ static host_outcome run_session(deliver_ctx *x, const gather_host *h, attempt *a
  * plaintext; never with DANE or MTA-STS enforce, unless TLS-Required: No. */
 static bool plaintext_allowed(const deliver_ctx *x, const attempt *a, const host_plan *p)
 {
-    if (x->probe || a->err.kind != SMTPC_ERR_TLS)
+    bool tls_failed = a->err.kind == SMTPC_ERR_TLS ||
+                      (a->err.command == SMTPC_CMD_STARTTLS &&
+                       (a->err.kind == SMTPC_ERR_IO || a->err.kind == SMTPC_ERR_TIMEOUT));
+    if (x->probe || !tls_failed)
         return false;
     if (x->tls_required_no)
         return true;

@@ -111,10 +111,13 @@ typedef struct mtasts_outcome {
     bool failed;            /* a transient error: the caller must defer (24.4) */
     char error_reason[160]; /* TLSRPT reason of what went wrong, "" when nothing */
     smtpc_tlsrpt *result;   /* recipient-domain result, per 21.4 (policy type/domain set) */
+    char internal_error[160]; /* cache database or bad domain, "" when none: a failed
+                               * read sets failed too; a failed store changes nothing else */
 } mtasts_outcome;
 
 /* 21.4, at time now (seconds). cache may be NULL (probe: always fetch fresh,
- * never store). The result object is allocated; free with mtasts_outcome_free. */
+ * never store). The result object is allocated; free with mtasts_outcome_free.
+ * Returns 0 (see out->failed), -1 only when out of memory. */
 int mtasts_cache_get(mtasts_cache *c, dns_resolver *r, const char *domain,
                      const mtasts_fetch_opts *o, int64_t now, mtasts_outcome *out);
 void mtasts_outcome_free(mtasts_outcome *o);

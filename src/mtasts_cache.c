@@ -318,7 +318,7 @@ typedef struct get_ctx {
     char key[256];      /* lowercase, no trailing dot: the cache key */
     const mtasts_fetch_opts *o;
     int64_t now;
-    bool db_failed;
+    mtasts_outcome *out;
 } get_ctx;
 
 /* Spec 20.10: the TLSRPT reason of a lookup or fetch error. */
@@ -383,10 +383,13 @@ static void refetch(get_ctx *g, mtasts_result *res)
     }
 }
 
+/* A failed store is noted but changes nothing else: the policy at hand is
+ * still the right one to use (spec 21.4 only logs it). */
 static void store(get_ctx *g, const char *id, const mtasts_policy *p, const char *text)
 {
     if (g->c && cache_upsert(g->c, g->key, id, p, text, g->now) != 0)
-        g->db_failed = true;
+        snprintf(g->out->internal_error, sizeof g->out->internal_error,
+                 "cannot store the MTA-STS policy in the cache: %s", sqlite3_errmsg(g->c->db));
 }
 
 /* First-fetch errors (spec 21.4, no cache entry). */
@@ -499,43 +502,46 @@ static int key_make(const char *domain, char key[256])
     return 0;
 }
 
-/* Returns 0. Returns -1 when memory ran out or the cache database failed; out
- * is still filled then, and out->failed says whether the caller must defer
- * (a failed read defers: the cache might hold an enforce policy; a failed
- * store does not change the outcome). */
+/* A cache that cannot be read could hide a cached enforce policy, so the
+ * caller defers (out->failed) rather than go on without MTA-STS. */
+static void read_failed(get_ctx *g, mtasts_outcome *out)
+{
+    tlsrpt_set_policy(out->result, "sts", g->key);
+    out->failed = true;
+    snprintf(out->internal_error, sizeof out->internal_error,
+             "cannot read the MTA-STS policy cache: %s", sqlite3_errmsg(g->c->db));
+}
+
 int mtasts_cache_get(mtasts_cache *c, dns_resolver *r, const char *domain,
                      const mtasts_fetch_opts *o, int64_t now, mtasts_outcome *out)
 {
-    get_ctx g = {.c = c, .r = r, .o = o, .now = now};
+    get_ctx g = {.c = c, .r = r, .o = o, .now = now, .out = out};
     cache_entry e;
     memset(out, 0, sizeof *out);
     out->result = smtpc_tlsrpt_new();
-    if (!out->result || key_make(domain, g.key) != 0) {
-        out->failed = true;
+    if (!out->result)
         return -1;
+    if (key_make(domain, g.key) != 0) {
+        out->failed = true;
+        snprintf(out->internal_error, sizeof out->internal_error, "invalid domain");
+        return 0;
     }
     g.domain = g.key;
     int found = c ? cache_lookup(c, g.key, now, &e) : 0;
-    int rc;
+    int rc = 0;
     if (found < 0) {
-        /* Without the cache we could miss a cached enforce policy: defer. */
-        tlsrpt_set_policy(out->result, "sts", g.key);
-        out->failed = true;
-        return -1;
+        read_failed(&g, out);
     } else if (found == 0) {
         rc = first_fetch(&g, out);
     } else if (e.backoff) {
         tlsrpt_set_policy(out->result, "sts", g.key);
         outcome_detail(out, "sts-policy-fetch-error", "back-off-after-recent-fetch-error");
-        rc = 0;
     } else {
         rc = cached(&g, &e, out);
     }
     if (found > 0)
         entry_free(&e);
-    /* A failed store does not change this outcome; it is reported so the
-     * caller can tell the cache is not working. */
-    return rc != 0 || g.db_failed ? -1 : 0;
+    return rc;
 }
 
 void mtasts_outcome_free(mtasts_outcome *o)

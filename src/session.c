@@ -288,8 +288,9 @@ static smtpc_status step_tls(smtpc_session *s)
         return SMTPC_WANT_WRITE;
     if (st == TLS_IO_OK)
         tls_established(s);
-    else
-        core_tls_failed(&s->core, SMTPC_ERR_TLS, err[0] ? err : "connection closed");
+    else /* a lost connection is "io" wherever it happens */
+        core_tls_failed(&s->core, st == TLS_IO_EOF ? SMTPC_ERR_IO : SMTPC_ERR_TLS,
+                        err[0] ? err : "connection closed");
     return SMTPC_DONE;
 }
 
