@@ -64,7 +64,8 @@ typedef struct mtasts_fetch_opts {
     const char *ca_file;   /* roots for the HTTPS server; NULL: system store */
     int timeout_ms;        /* whole fetch */
     uint16_t https_port;   /* 0: 443 (tests move it) */
-    /* Tests replace the HTTPS fetch of mtasts_get (NULL: the real one). */
+    /* Tests replace the HTTPS fetch (mtasts_fetch_policy, so also mtasts_get and the
+     * cache) with this (NULL: the real one). */
     void (*fetch)(void *ud, const char *domain, mtasts_result *out);
     void *fetch_ud;
 } mtasts_fetch_opts;

@@ -31,6 +31,7 @@
 
 struct mtasts_cache {
     sqlite3 *db;
+    char err[160]; /* the last database error, kept past the rollback */
 };
 
 typedef struct cache_entry {
@@ -210,15 +211,26 @@ static int entry_from_row(sqlite3_stmt *st, cache_entry *e)
     return 1;
 }
 
-static int tx_begin(mtasts_cache *c)
+static void db_error(mtasts_cache *c)
 {
-    return sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    snprintf(c->err, sizeof c->err, "%s", sqlite3_errmsg(c->db));
 }
 
+static int tx_begin(mtasts_cache *c)
+{
+    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    db_error(c);
+    return -1;
+}
+
+/* Commits when rc >= 0, else rolls back. Returns rc, or -1. */
 static int tx_end(mtasts_cache *c, int rc)
 {
     if (rc >= 0 && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return rc;
+    if (rc >= 0)
+        db_error(c);
     sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
@@ -259,8 +271,11 @@ static int cache_lookup(mtasts_cache *c, const char *domain, int64_t now, cache_
     } else {
         rc = -1;
     }
+    if (rc < 0)
+        db_error(c);
     sqlite3_finalize(st);
     if (rc == 1 && bump_last_use(c, domain, now) != 0) {
+        db_error(c);
         entry_free(e);
         rc = -1;
     }
@@ -303,6 +318,8 @@ static int cache_upsert(mtasts_cache *c, const char *domain, const char *record_
     } else {
         rc = -1;
     }
+    if (rc < 0)
+        db_error(c);
     sqlite3_finalize(st);
     free(mx);
     return tx_end(c, rc);
@@ -364,23 +381,13 @@ static int outcome_policy(mtasts_outcome *out, const mtasts_policy *p, const cha
     return 0;
 }
 
-/* The fetch of mtasts_get, or the test hook in its place. */
+/* Spec 21.4: a changed record id means a new policy to fetch (30 s). */
 static void refetch(get_ctx *g, mtasts_result *res)
 {
     mtasts_fetch_opts o = g->o ? *g->o : (mtasts_fetch_opts){0};
     if (o.timeout_ms <= 0)
         o.timeout_ms = REFRESH_TIMEOUT_MS;
-    if (o.fetch) {
-        mtasts_record rec = res->record;
-        bool have = res->have_record;
-        memset(res, 0, sizeof *res);
-        res->ede = -1;
-        res->record = rec;
-        res->have_record = have;
-        o.fetch(o.fetch_ud, g->domain, res);
-    } else {
-        mtasts_fetch_policy(g->r, g->domain, &o, res);
-    }
+    mtasts_fetch_policy(g->r, g->domain, &o, res);
 }
 
 /* A failed store is noted but changes nothing else: the policy at hand is
@@ -389,7 +396,7 @@ static void store(get_ctx *g, const char *id, const mtasts_policy *p, const char
 {
     if (g->c && cache_upsert(g->c, g->key, id, p, text, g->now) != 0)
         snprintf(g->out->internal_error, sizeof g->out->internal_error,
-                 "cannot store the MTA-STS policy in the cache: %s", sqlite3_errmsg(g->c->db));
+                 "MTA-STS cache store failed: %.100s", g->c->err);
 }
 
 /* First-fetch errors (spec 21.4, no cache entry). */
@@ -509,7 +516,7 @@ static void read_failed(get_ctx *g, mtasts_outcome *out)
     tlsrpt_set_policy(out->result, "sts", g->key);
     out->failed = true;
     snprintf(out->internal_error, sizeof out->internal_error,
-             "cannot read the MTA-STS policy cache: %s", sqlite3_errmsg(g->c->db));
+             "MTA-STS cache read failed: %.100s", g->c->err);
 }
 
 int mtasts_cache_get(mtasts_cache *c, dns_resolver *r, const char *domain,

@@ -302,7 +302,9 @@ static void fetch_classify(CURL *h, CURLcode rc, body *b, const char *errbuf,
 }
 
 /* Overwrites out like mtasts_lookup_record does, except for the record a
- * lookup may have put there (20.9 keeps it beside fetch errors). */
+ * lookup may have put there (20.9 keeps it beside fetch errors). So out must
+ * be zeroed or hold a lookup's result, and a previous fetch's allocations are
+ * the caller's to free first. */
 static void fetch_reset(mtasts_result *out)
 {
     mtasts_record rec = out->record;
@@ -341,6 +343,10 @@ void mtasts_fetch_policy(dns_resolver *r, const char *domain, const mtasts_fetch
 {
     char host[300], addrs[FETCH_MAX_ADDRS * 2 * 48], why[160] = "";
     fetch_reset(out);
+    if (o && o->fetch) {
+        o->fetch(o->fetch_ud, domain, out); /* tests: no HTTPS */
+        return;
+    }
     /* Q24: the URL carries the A-label host. */
     if (host_name("mta-sts.", domain, "", host, sizeof host) != 0) {
         out->err = MTASTS_ERR_FETCH;
@@ -368,10 +374,5 @@ void mtasts_get(dns_resolver *r, const char *domain, const mtasts_fetch_opts *o,
     mtasts_lookup_record(r, domain, out);
     if (out->err != MTASTS_OK)
         return; /* 20.9: lookup errors come without a record */
-    if (o && o->fetch) {
-        fetch_reset(out);
-        o->fetch(o->fetch_ud, domain, out);
-    } else {
-        mtasts_fetch_policy(r, domain, o, out);
-    }
+    mtasts_fetch_policy(r, domain, o, out);
 }

@@ -27,7 +27,7 @@ only (checked after start):
                    first address of happy-mx.test, whose second is an MX).
 
 The addresses avoid 127.0.0.53/54 (systemd-resolved's stub listeners).  The
-zone data (which domain exercises what) is in ZONES below and in the state
+zone data (which domain exercises what) is in zone_texts() and DOMAINS below and in the state
 JSON ("domains").
 
 Command line:
@@ -73,11 +73,13 @@ DEAD_IP = "127.0.10.99"
 BLACKHOLE_IP = "127.0.9.1"
 TTL = 300
 
-# MX hosts: one Postfix instance each.  tls: "ca" (certificate from the test
-# CA for every name, chain includes the CA), "self" (self-signed, unrelated
-# name: only DANE-EE can verify it), None (no STARTTLS offered).
+# MX hosts: one Postfix instance each, on port 25 (and `ports` if given:
+# _2525._tcp.mx-ee.dane.test has a TLSA record that does not match, for
+# --port).  tls: "ca" (certificate from the test CA for every name, chain
+# includes the CA), "self" (self-signed, unrelated name: only DANE-EE can
+# verify it), None (no STARTTLS offered).
 MX = {
-    "ee":    {"ip": "127.0.10.1", "names": ["mx-ee.dane.test"], "tls": "ca"},
+    "ee":    {"ip": "127.0.10.1", "names": ["mx-ee.dane.test"], "tls": "ca", "ports": [25, 2525]},
     "ta":    {"ip": "127.0.10.2", "names": ["mx-ta.dane.test"], "tls": "ca"},
     "bad":   {"ip": "127.0.10.3", "names": ["mx-bad.dane.test"], "tls": "ca"},
     "notls": {"ip": "127.0.10.4", "names": ["mx-notls.dane.test", "mx-notls.sts.test"],
@@ -355,7 +357,9 @@ def zone_texts(tlsa):
         return "%s. A %s\n" % (name, ip[name])
 
     def tlsa_rrs(host):
-        return "".join("_25._tcp.%s. TLSA %s\n" % (host, r) for r in tlsa.get(host, []))
+        out = "".join("_25._tcp.%s. TLSA %s\n" % (host, r) for r in tlsa.get(host, []))
+        return out + "".join("_2525._tcp.%s. TLSA %s\n" % (host, r)
+                             for r in tlsa.get(host + ":2525", []))
 
     def sts(domain):
         pid = STS[domain][0]
@@ -562,8 +566,7 @@ smtpd_tls_received_header = yes
 {tls}"""
 
 MASTER_CF = """\
-{ip}:25 inet n - n - - smtpd
-cleanup   unix  n - n - 0 cleanup
+{smtpd}cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
 tlsmgr    unix  - - n 1000? 1 tlsmgr
 rewrite   unix  - - n - - trivial-rewrite
@@ -599,7 +602,7 @@ class Lab:
 
     def listen_addrs(self):
         addrs = [(KNOT_IP, 53), (UNBOUND_IP, 53), (HTTPS_IP, 443)]
-        return addrs + [(m["ip"], 25) for m in MX.values()]
+        return addrs + [(m["ip"], p) for m in MX.values() for p in m.get("ports", [25])]
 
     def start(self, wait_busy=0.0):
         if os.geteuid() != 0:
@@ -634,6 +637,7 @@ class Lab:
         except BaseException:
             self._dump_logs()
             self.stop(keep=True)
+            log("start failed; the lab's files are kept in " + d)
             raise
         self._save()
         return self.state
@@ -657,12 +661,15 @@ class Lab:
     def _wait_blackhole(self, timeout=10):
         ready = os.path.join(self.dir, "blackhole.out")
         deadline = time.time() + timeout
+        text = b""
         while time.time() < deadline:
             with open(ready, "rb") as f:
-                if b"ready" in f.read():
-                    return
+                text = f.read()
+            if b"ready" in text:
+                return
             time.sleep(0.05)
-        raise RuntimeError("the blackhole listener did not start")
+        raise RuntimeError("the blackhole listener on %s:25 did not start: %s"
+                           % (BLACKHOLE_IP, text.decode(errors="replace")[-500:]))
 
     def _spawn(self, name, cmd):
         logf = open(os.path.join(self.dir, name + ".out"), "ab")
@@ -695,6 +702,7 @@ class Lab:
         wrong = spki_sha256(other)
         self.state["tlsa"] = {
             "mx-ee.dane.test": ["3 1 1 " + ee, "1 1 1 " + ee],  # PKIX-EE: unusable for SMTP
+            "mx-ee.dane.test:2525": ["3 1 1 " + wrong],
             "mx-ta.dane.test": ["2 0 1 " + cert_sha256(ca_crt)],
             "mx-bad.dane.test": ["3 1 1 " + wrong],
             "mx-ss.dane.test": ["3 1 1 " + spki_sha256(certs["ss"][0])],
@@ -836,9 +844,12 @@ class Lab:
             conf = os.path.join(d, "etc")
             write(os.path.join(conf, "main.cf"), MAIN_CF.format(
                 d=d, top=self.dir, name=m["names"][0], ip=m["ip"], capture_port=cport, tls=tls))
-            write(os.path.join(conf, "master.cf"), MASTER_CF.format(ip=m["ip"]))
+            smtpd = "".join("%s:%d inet n - n - - smtpd\n" % (m["ip"], port)
+                            for port in m.get("ports", [25]))
+            write(os.path.join(conf, "master.cf"), MASTER_CF.format(smtpd=smtpd))
             self.state["mx"][tag] = {
                 "ip": m["ip"], "names": m["names"], "tls": m["tls"],
+                "ports": m.get("ports", [25]),
                 "capture_port": cport, "capture_dir": cdir, "config": conf,
                 "log": os.path.join(d, "maillog"),
                 "cert": certs[tag][1] if tag in certs else None}
@@ -1067,8 +1078,10 @@ class Lab:
             return f
 
         out = [
-            ("unbound: signed parent test. is secure (AD)", dns(ub, "SOA", "test", "NOERROR", True)),
-            ("unbound: DANE domain MX is secure (AD)", dns(ub, "MX", "ee.dane.test", "NOERROR", True)),
+            ("unbound: signed parent test. is secure (AD)",
+             dns(ub, "SOA", "test", "NOERROR", True)),
+            ("unbound: DANE domain MX is secure (AD)",
+             dns(ub, "MX", "ee.dane.test", "NOERROR", True)),
             ("unbound: DANE TLSA is secure (AD)",
              dns(ub, "TLSA", "_25._tcp.mx-ee.dane.test", "NOERROR", True)),
             ("unbound: TLSA records as generated", tlsa_present("mx-ee.dane.test")),
@@ -1082,7 +1095,8 @@ class Lab:
              dns(ub, "A", "mx.bogus.test", "SERVFAIL", None)),
             ("unbound: null MX domain secure", dns(ub, "MX", "nullmx.test", "NOERROR", True)),
             ("unbound: secure NXDOMAIN", dns(ub, "MX", "nosuch.test", "NXDOMAIN", True)),
-            ("knot: bogus zone served (no validation)", dns(kn, "MX", "bogus.test", "NOERROR", False)),
+            ("knot: bogus zone served (no validation)",
+             dns(kn, "MX", "bogus.test", "NOERROR", False)),
         ]
         for tag, m in s["mx"].items():
             out.append(("MX %s (%s): SMTP%s" % (tag, m["names"][0],

@@ -373,6 +373,7 @@ def dane_mismatch(mode):
     never_mail(d, ["bad"])
 
 
+# The contract (RFC 7672 2.2): a DANE host refusing STARTTLS is a transient failure.
 @case("DANE MX without STARTTLS: not delivered, transient, never plaintext")
 def dane_notls(mode):
     d = Delivery(mode, ["notls.dane.test"])
@@ -383,6 +384,21 @@ def dane_notls(mode):
     no_plaintext_attempt(dom)
     not_delivered(d)
     never_mail(d, ["notls"])
+
+
+@case("--port 2525: TLSA looked up at _2525._tcp (a mismatching one there): not delivered")
+def dane_port(mode):
+    d = Delivery(mode, ["ee.dane.test"], extra=["--port", "2525"])
+    dom = d.domain()
+    failed(d, dom, 75, permanent=False)
+    attempt(dom, 0, host="mx-ee.dane.test", ip=ip_of("ee"), tls_mode="starttls", dane="failed")
+    if mode == "trust-ad":
+        names = [q[1] for q in d.queries() if q[2] == "TLSA"]
+        check("_2525._tcp.mx-ee.dane.test" in names, "no TLSA query at _2525._tcp: %s" % names)
+        check("_25._tcp.mx-ee.dane.test" not in names, "TLSA query at _25._tcp: %s" % names)
+    no_plaintext_attempt(dom)
+    not_delivered(d)
+    never_mail(d, ["ee"])
 
 
 @case("TLSA in an insecure zone: ignored (dane none), opportunistic, delivered")
@@ -473,9 +489,12 @@ def sts_mismatch(mode):
     d = Delivery(mode, ["mismatch.sts.test"])
     dom = d.domain()
     mtasts(dom, "enforce", policy_id=L.state["sts"]["mismatch.sts.test"]["id"])
-    failed(d, dom, 75, kind="policy", permanent=False)
+    failed(d, dom, 75, kind="policy", permanent=False, code=554, enhanced="5.7.30")
     a = attempt(dom, 0, host="mx-sts.sts.test", ip=None)
     eq(get(a, "error", "kind"), "policy", "attempts[0].error.kind")
+    details = get(dom, "tlsrpt", "recipient_domain", "details") or []
+    check(any(x.get("failure_reason_code") == "mtasts-policy-mx-mismatch" for x in details),
+          "no mtasts-policy-mx-mismatch in tlsrpt.recipient_domain.details")
     not_delivered(d)
     never_connected(d, "sts")
 
@@ -490,7 +509,9 @@ def sts_testing(mode):
     delivered_to(d, "notls", tls=False)
 
 
-@case("MTA-STS enforce, matching MX without STARTTLS: not delivered, never plaintext")
+# RFC 8461 5.1: a message that fails under an enforce policy must not fail
+# permanently (before the policy is re-checked): deferred, exit 75.
+@case("MTA-STS enforce, matching MX without STARTTLS: deferred, never plaintext")
 def sts_downgrade(mode):
     d = Delivery(mode, ["downgrade.sts.test"])
     dom = d.domain()

@@ -984,7 +984,7 @@ static int cache_setup(void **state)
 {
     cache_fx *fx = calloc(1, sizeof *fx);
     char err[256];
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/smtpc-cache-XXXXXX");
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/smtpc-mtasts-cache-XXXXXX");
     if (!mkdtemp(fx->dir))
         return -1;
     fx->c = mtasts_cache_open(fx->dir, err, sizeof err);
@@ -1004,6 +1004,28 @@ static int cache_teardown(void **state)
     mtasts_cache_close(fx->c);
     run("rm -rf %s", fx->dir);
     free(fx);
+    return 0;
+}
+
+/* An empty directory, removed afterwards even when the test fails. */
+static int dir_setup(void **state)
+{
+    char *dir = malloc(64);
+    if (!dir)
+        return -1;
+    snprintf(dir, 64, "/tmp/smtpc-mtasts-dir-XXXXXX");
+    if (!mkdtemp(dir)) {
+        free(dir);
+        return -1;
+    }
+    *state = dir;
+    return 0;
+}
+
+static int dir_teardown(void **state)
+{
+    run("rm -rf %s", (char *)*state);
+    free(*state);
     return 0;
 }
 
@@ -1065,6 +1087,7 @@ static void check_result(const mtasts_outcome *out, const char *ptype, const cha
                          const char *reason)
 {
     assert_non_null(out->result);
+    assert_string_equal(out->internal_error, "");
     assert_string_equal(smtpc_tlsrpt_policy_type(out->result), ptype);
     assert_string_equal(smtpc_tlsrpt_policy_domain(out->result), DOMAIN);
     if (!dtype) {
@@ -1101,11 +1124,9 @@ static void prime_enforce(cache_fx *fx)
 
 static void test_cache_open_dir(void **state)
 {
-    (void)state;
-    char base[64], dir[128], err[256];
+    const char *base = *state;
+    char dir[128], err[256];
     struct stat st;
-    snprintf(base, sizeof base, "/tmp/smtpc-open-XXXXXX");
-    assert_non_null(mkdtemp(base));
     snprintf(dir, sizeof dir, "%s/state/smtpc", base);
     mtasts_cache *c = mtasts_cache_open(dir, err, sizeof err);
     assert_non_null(c);
@@ -1122,7 +1143,6 @@ static void test_cache_open_dir(void **state)
     fclose(fopen(file, "w"));
     assert_null(mtasts_cache_open(file, err, sizeof err));
     assert_true(strlen(err) > 0);
-    run("rm -rf %s", base);
 }
 
 static void test_cache_first_ok(void **state)
@@ -1497,6 +1517,52 @@ static void test_cache_probe(void **state)
     assert_false(db_row(fx->dir).present);
 }
 
+static void db_exec(const char *dir, const char *sql)
+{
+    char path[128];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/mtasts.sqlite", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A store that fails leaves the outcome as it is, noted; a read that fails
+ * defers (a cached enforce policy could be behind it). */
+static void test_cache_db_errors(void **state)
+{
+    cache_fx *fx = *state;
+    db_exec(fx->dir, "CREATE TRIGGER no_insert BEFORE INSERT ON mtasts_policy"
+                     " BEGIN SELECT RAISE(ABORT, 'read-only for the test'); END");
+    fx->h = (hook){.err = MTASTS_OK, .text = enforce_text};
+    dns_resolver *r = txt_resolver("one");
+    mtasts_outcome out;
+    assert_int_equal(mtasts_cache_get(fx->c, r, DOMAIN, &fx->o, NOW, &out), 0);
+    assert_true(out.have_policy);
+    assert_true(out.fresh);
+    assert_false(out.failed);
+    assert_non_null(strstr(out.internal_error, "store failed"));
+    assert_non_null(strstr(out.internal_error, "read-only for the test"));
+    mtasts_outcome_free(&out);
+    assert_false(db_row(fx->dir).present);
+
+    db_exec(fx->dir, "DROP TABLE mtasts_policy");
+    assert_int_equal(mtasts_cache_get(fx->c, r, DOMAIN, &fx->o, NOW, &out), 0);
+    assert_true(out.failed);
+    assert_false(out.have_policy);
+    assert_non_null(strstr(out.internal_error, "read failed"));
+    assert_string_equal(smtpc_tlsrpt_policy_type(out.result), "sts");
+    assert_int_equal(fx->h.calls, 1); /* no fetch without the cache's answer */
+    mtasts_outcome_free(&out);
+
+    /* An unusable domain name. */
+    assert_int_equal(mtasts_cache_get(fx->c, r, "", &fx->o, NOW, &out), 0);
+    assert_true(out.failed);
+    assert_string_equal(out.internal_error, "invalid domain");
+    mtasts_outcome_free(&out);
+    dns_resolver_free(r);
+}
+
 /* Two processes upsert the same domain 200 times each: every call must
  * succeed (no SQLITE_BUSY reaching us) and the database must stay sound.
  *
@@ -1539,7 +1605,8 @@ static int child_loop(const char *dir, const char *id, const gates *g)
         snprintf(rid, sizeof rid, "%s%d", id, i);
         dns_resolver *r = txt_resolver(rid);
         int rc = mtasts_cache_get(c, r, DOMAIN, &o, NOW, &out);
-        if (rc != 0 || out.failed || !out.have_policy || strcmp(out.policy_id, rid) != 0)
+        if (rc != 0 || out.failed || !out.have_policy || strcmp(out.policy_id, rid) != 0 ||
+            out.internal_error[0])
             fails++;
         mtasts_outcome_free(&out);
         dns_resolver_free(r);
@@ -1603,12 +1670,10 @@ static void check_db_sound(const char *path)
 
 static void test_cache_concurrent(void **state)
 {
-    (void)state;
-    char dir[64], path[128];
+    const char *dir = *state;
+    char path[128];
     gates g;
     pid_t pids[2];
-    snprintf(dir, sizeof dir, "/tmp/smtpc-conc-XXXXXX");
-    assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/mtasts.sqlite", dir);
     assert_int_equal(pipe(g.start), 0);
     assert_int_equal(pipe(g.ready), 0);
@@ -1636,7 +1701,6 @@ static void test_cache_concurrent(void **state)
             fail_msg("process %d: %d failed calls", i, WEXITSTATUS(status));
     }
     check_db_sound(path);
-    run("rm -rf %s", dir);
 }
 
 #define CACHE_TEST(f) cmocka_unit_test_setup_teardown(f, cache_setup, cache_teardown)
@@ -1670,7 +1734,7 @@ int main(void)
         cmocka_unit_test(test_get),
     };
     const struct CMUnitTest cache[] = {
-        cmocka_unit_test(test_cache_open_dir),
+        cmocka_unit_test_setup_teardown(test_cache_open_dir, dir_setup, dir_teardown),
         CACHE_TEST(test_cache_first_ok),
         CACHE_TEST(test_cache_first_none_mode),
         CACHE_TEST(test_cache_first_no_record),
@@ -1686,7 +1750,8 @@ int main(void)
         CACHE_TEST(test_cache_changed_id_fail),
         CACHE_TEST(test_cache_expired),
         CACHE_TEST(test_cache_probe),
-        cmocka_unit_test(test_cache_concurrent),
+        CACHE_TEST(test_cache_db_errors),
+        cmocka_unit_test_setup_teardown(test_cache_concurrent, dir_setup, dir_teardown),
     };
     int failed = cmocka_run_group_tests_name("mtasts_pure", pure, NULL, NULL);
     failed += cmocka_run_group_tests_name("mtasts_fetch", fetch, fetch_group_setup,
