@@ -97,17 +97,10 @@ static int not_authentic(deliver_ctx *x, const gather_host *h, attempt *a, host_
 
 static void keep_tlsa(attempt *a, const gather_tlsa *t)
 {
-    a->tlsa = calloc(t->nrecs ? t->nrecs : 1, sizeof *a->tlsa);
-    for (size_t i = 0; a->tlsa && i < t->nrecs; i++) {
-        const tlsa_rec *r = &t->recs[i];
-        char *s = malloc(16 + 2 * r->len);
-        if (!s)
-            break;
-        int n = sprintf(s, "%u %u %u ", r->usage, r->selector, r->mtype);
-        for (size_t k = 0; k < r->len; k++)
-            n += sprintf(s + n, "%02x", r->data[k]);
-        a->tlsa[a->ntlsa++] = s;
-    }
+    a->tlsa = calloc(t->nall ? t->nall : 1, sizeof *a->tlsa);
+    for (size_t i = 0; a->tlsa && t->all_text && i < t->nall; i++)
+        if (t->all_text[i] && (a->tlsa[a->ntlsa] = strdup(t->all_text[i])))
+            a->ntlsa++;
     a->tlsa_usable = t->nrecs;
     a->tlsa_sec = t->st.err != GATHER_OK ? DNS_BOGUS
                   : t->dane_required    ? DNS_SECURE
@@ -351,6 +344,15 @@ static host_outcome transactions(deliver_ctx *x, smtpc_session *s, attempt *a)
 
 /* ---- the session ---- */
 
+/* The TLS layer failed: STARTTLS refused, handshake or verification failed,
+ * or the connection was lost during the handshake. */
+static bool tls_failure(const smtpc_error *e)
+{
+    return e->kind == SMTPC_ERR_TLS ||
+           (e->command == SMTPC_CMD_STARTTLS &&
+            (e->kind == SMTPC_ERR_IO || e->kind == SMTPC_ERR_TIMEOUT));
+}
+
 static host_outcome run_session(deliver_ctx *x, const gather_host *h, attempt *a,
                                 const host_plan *p, bool plaintext)
 {
@@ -381,9 +383,11 @@ static host_outcome run_session(deliver_ctx *x, const gather_host *h, attempt *a
         smtpc_tlsrpt_merge(p->rpt_host, &s->rpt_host);
     }
     host_outcome out = HOST_FAILED;
-    if (rc != 0)
+    if (rc != 0) {
         err_copy(&a->err, smtpc_session_error(s));
-    else
+        if (tls_failure(&a->err) && (p->tlsa.dane_required || x->enforce))
+            a->err.permanent = false; /* RFC 7672 2.2, RFC 8461 5.1: defer */
+    } else
         out = x->probe ? HOST_OK : transactions(x, s, a);
     smtpc_quit(s);
     smtpc_session_free(s);
@@ -394,10 +398,7 @@ static host_outcome run_session(deliver_ctx *x, const gather_host *h, attempt *a
  * plaintext; never with DANE or MTA-STS enforce, unless TLS-Required: No. */
 static bool plaintext_allowed(const deliver_ctx *x, const attempt *a, const host_plan *p)
 {
-    bool tls_failed = a->err.kind == SMTPC_ERR_TLS ||
-                      (a->err.command == SMTPC_CMD_STARTTLS &&
-                       (a->err.kind == SMTPC_ERR_IO || a->err.kind == SMTPC_ERR_TIMEOUT));
-    if (x->probe || !tls_failed)
+    if (x->probe || !tls_failure(&a->err))
         return false;
     if (x->tls_required_no)
         return true;

@@ -559,11 +559,31 @@ static int tlsa_at(dns_resolver *r, const char *base, uint16_t port, dns_answer 
     return 0;
 }
 
+static char *tlsa_text(const tlsa_rec *t)
+{
+    char *s = malloc(16 + 2 * t->len);
+    if (!s)
+        return NULL;
+    int n = sprintf(s, "%u %u %u ", t->usage, t->selector, t->mtype);
+    for (size_t k = 0; k < t->len; k++)
+        n += sprintf(s + n, "%02x", t->data[k]);
+    return s;
+}
+
+/* Every record found, usable or not, for reports and probes. */
+static void tlsa_keep_text(const dns_answer *a, gather_tlsa *out)
+{
+    out->all_text = calloc(a->n ? a->n : 1, sizeof *out->all_text);
+    for (size_t i = 0; out->all_text && i < a->n; i++)
+        out->all_text[i] = tlsa_text(&a->tlsa[i]);
+}
+
 /* Spec 17.4-17.5: keep the usable records. */
 static void tlsa_keep_usable(const dns_answer *a, gather_tlsa *out)
 {
     out->dane_required = true;
     out->nall = a->n;
+    tlsa_keep_text(a, out);
     out->recs = calloc(a->n, sizeof *out->recs);
     if (!out->recs) {
         st_set(&out->st, GATHER_NOMEM, false, "out of memory");
@@ -633,6 +653,10 @@ void gather_tlsa_free(gather_tlsa *t)
     free(t->recs);
     t->recs = NULL;
     t->nrecs = 0;
+    for (size_t i = 0; t->all_text && i < t->nall; i++)
+        free(t->all_text[i]);
+    free(t->all_text);
+    t->all_text = NULL;
 }
 
 /* ------------------------------------------------------------------ */

@@ -69,6 +69,7 @@ typedef struct gather_tlsa {
     tlsa_rec *recs;        /* usable records (17.5), malloc'ed data */
     size_t nrecs;
     size_t nall;           /* records found before filtering */
+    char **all_text;       /* each record found, "U S M hex" (nall entries) */
     char base[DOMAIN_MAX]; /* TLSA base domain */
     gather_status st;
 } gather_tlsa;
