@@ -256,6 +256,14 @@ size_t core_feed(core *c, const char *buf, size_t len)
 {
     size_t used = 0;
     while (used < len && c->event == CORE_EV_NONE) {
+        if (c->fifo_len == 0 && c->state == CS_BODY && c->out_written > 0) {
+            /* A reply while the message is still going out: the server gave
+             * up on the transaction (e.g. 550 after 354); judge by it. */
+            if (fifo_push(c, SMTPC_CMD_DATA, 2, c->out_written) != 0) {
+                core_nomem(c);
+                break;
+            }
+        }
         if (c->fifo_len == 0) {
             unexpected_input(c);
             break;
@@ -272,7 +280,9 @@ size_t core_feed(core *c, const char *buf, size_t len)
         reply r;
         reply_parser_take(&c->rp, &r);
         inflight f = c->fifo[c->fifo_head];
-        if (f.out_end > c->out_written) {
+        if (f.out_end > c->out_written && f.cmd == SMTPC_CMD_DATA && c->state == CS_DATA_END) {
+            f.idx = 2; /* refused before our final dot was out: mid-data */
+        } else if (f.out_end > c->out_written) {
             reply_free(&r);
             early_reply(c);
             break;

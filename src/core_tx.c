@@ -475,6 +475,12 @@ static void on_data_end(core *c, const reply *r)
     core_done(c);
 }
 
+static void on_data_interrupted(core *c, const reply *r)
+{
+    status_error(c, SMTPC_CMD_DATA, r, "no reply before the end of the message");
+    tx_fail(c, true); /* the rest of the message cannot go out */
+}
+
 static void on_dot_empty(core *c, const reply *r)
 {
     (void)r; /* any reply: the transaction had no recipient anyway */
@@ -535,7 +541,9 @@ void core_dispatch_tx(core *c, const inflight *f, const reply *r)
         on_rcpt(c, f, r);
         break;
     case SMTPC_CMD_DATA:
-        if (f->idx == 1)
+        if (f->idx == 2)
+            on_data_interrupted(c, r);
+        else if (f->idx == 1)
             on_dot_empty(c, r);
         else if (c->state == CS_DATA_END)
             on_data_end(c, r);

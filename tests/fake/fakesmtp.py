@@ -1006,13 +1006,15 @@ class FakeServer:
 
     def _final_eof(self):
         deadline = time.monotonic() + self.timeout
-        while not self.conn.eof:
+        while not self.conn.eof and not self.conn.pending():
             if not self.conn.fill(deadline - time.monotonic()):
                 self.fail(None, "end of script: the client did not close the connection "
                           "within %gs" % self.timeout)
                 return
         if self.conn.pending():
-            extra = bytes(self.conn.buf[self.conn.pos:])
+            start = self.conn.pos
+            self._drain(0.3)          # a little more of the transcript for the diagnostic
+            extra = bytes(self.conn.buf[start:])
             self.fail(None, "end of script: the client sent unexpected data: %r" % extra[:300])
 
     # -- TLS

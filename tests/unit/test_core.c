@@ -614,6 +614,32 @@ static void test_send_refused_after_failed_open(void **st)
     fx_free(f);
 }
 
+static void test_reply_during_body_is_the_transaction_error(void **st)
+{
+    (void)st;
+    fixture *f = fx_new(SMTPC_TLS_NONE, true);
+    open_plain(f, ehlo_plain);
+    add_rcpts(f, 1);
+    smtpc_message_set_body(f->m, "x\r\n", 3);
+    core_begin_send(&f->c, f->m);
+    expect_out(f, "MAIL FROM:<a@x.test> BODY=7BIT\r\n");
+    feed(f, "250 ok\r\n");
+    expect_out(f, "RCPT TO:<r0@y.test>\r\n");
+    feed(f, "250 ok\r\n");
+    expect_out(f, "DATA\r\n");
+    feed(f, "354 go\r\n");
+    expect_out(f, "x"); /* part of the body is out */
+    feed(f, "550 5.7.1 content rejected\r\n");
+    expect_event(f, CORE_EV_FAILED);
+    const smtpc_error *e = smtpc_message_error(f->m);
+    assert_int_equal(e->kind, SMTPC_ERR_STATUS);
+    assert_int_equal(e->command, SMTPC_CMD_DATA);
+    assert_int_equal(e->code, 550);
+    assert_true(e->permanent);
+    assert_true(f->c.botched);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -643,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_malformed_reply_botches),
         cmocka_unit_test(test_reply_before_command_is_protocol_error),
         cmocka_unit_test(test_send_refused_after_failed_open),
+        cmocka_unit_test(test_reply_during_body_is_the_transaction_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
