@@ -102,7 +102,9 @@ static int mtasts(deliver_ctx *x, mtasts_outcome *o)
         return -1;
     }
     mtasts_fetch_opts opts = {.ca_file = x->dc->ca_file,
-                              .timeout_ms = x->dc->timeout_ms ? x->dc->timeout_ms : 60000};
+                              .timeout_ms = x->dc->timeout_ms ? x->dc->timeout_ms : 60000,
+                              .fetch = x->dc->mtasts_fetch,
+                              .fetch_ud = x->dc->mtasts_fetch_ud};
     int rc = mtasts_cache_get(cache, x->res, x->d->domain, &opts, (int64_t)time(NULL), o);
     mtasts_cache_close(cache);
     if (rc != 0) {
@@ -234,7 +236,7 @@ static void run(deliver_ctx *x, const char *domain)
         domain_fail(x, SMTPC_ERR_NOMEM, false, 0, "", "out of memory");
         return;
     }
-    if (!(x->res = make_resolver(x->dc, err, sizeof err))) {
+    if (!x->res && !(x->res = x->own_res = make_resolver(x->dc, err, sizeof err))) {
         domain_fail(x, SMTPC_ERR_CONFIG, true, 0, "", err);
         return;
     }
@@ -248,8 +250,8 @@ static void run(deliver_ctx *x, const char *domain)
     x->policy = NULL;
 }
 
-static smtpc_delivery *deliver(const smtpc_deliver_config *dc, const char *domain,
-                               smtpc_message *m, unsigned flags)
+smtpc_delivery *deliver_with_resolver(const smtpc_deliver_config *dc, dns_resolver *res,
+                                      const char *domain, smtpc_message *m, unsigned flags)
 {
     smtpc_delivery *d = calloc(1, sizeof *d);
     if (!d)
@@ -262,6 +264,7 @@ static smtpc_delivery *deliver(const smtpc_deliver_config *dc, const char *domai
         .probe = (flags & SMTPC_DELIVER_PROBE) != 0,
         .tls_required_no = (flags & SMTPC_DELIVER_TLS_REQUIRED_NO) != 0,
         .requiretls = m && (m->flags & SMTPC_MSG_REQUIRETLS),
+        .res = res,
     };
     run(&x, domain);
     settle_message(&x);
@@ -269,7 +272,7 @@ static smtpc_delivery *deliver(const smtpc_deliver_config *dc, const char *domai
         d->ok = d->nattempts > 0;
     free(x.done);
     free(x.delivered);
-    dns_resolver_free(x.res);
+    dns_resolver_free(x.own_res);
     return d;
 }
 
@@ -278,10 +281,10 @@ smtpc_delivery *smtpc_deliver(const smtpc_deliver_config *dc, const char *domain
 {
     if (!m)
         return NULL;
-    return deliver(dc, domain, m, flags & ~(unsigned)SMTPC_DELIVER_PROBE);
+    return deliver_with_resolver(dc, NULL, domain, m, flags & ~(unsigned)SMTPC_DELIVER_PROBE);
 }
 
 smtpc_delivery *smtpc_probe(const smtpc_deliver_config *dc, const char *domain)
 {
-    return deliver(dc, domain, NULL, SMTPC_DELIVER_PROBE);
+    return deliver_with_resolver(dc, NULL, domain, NULL, SMTPC_DELIVER_PROBE);
 }

@@ -27,6 +27,9 @@ struct smtpc_deliver_config {
     char *local_ips[DELIVER_MAX_LOCAL_IPS];
     size_t nlocal;
     int timeout_ms;
+    /* Tests: replace the MTA-STS HTTPS fetch (mtasts_fetch_opts.fetch). */
+    void (*mtasts_fetch)(void *ud, const char *domain, mtasts_result *out);
+    void *mtasts_fetch_ud;
 };
 
 /* One host considered (spec 24.8): what was decided and what happened. */
@@ -82,6 +85,7 @@ typedef struct deliver_ctx {
     smtpc_message *m;          /* NULL when probing */
     bool probe, tls_required_no, requiretls;
     dns_resolver *res;
+    dns_resolver *own_res;     /* created here (freed here) */
     gather_dest dest;
     const mtasts_policy *policy; /* NULL: none or mode none */
     bool enforce;
@@ -95,6 +99,11 @@ typedef enum { HOST_OK = 0, HOST_FAILED } host_outcome;
 /* Spec 24.8-24.18 for one host; fills a new attempt (or two, with a
  * plaintext retry, 24.19). */
 host_outcome deliver_host(deliver_ctx *x, const gather_host *h);
+
+/* smtpc_deliver / smtpc_probe with a given resolver (tests pass the
+ * fixture); res stays the caller's. */
+smtpc_delivery *deliver_with_resolver(const smtpc_deliver_config *dc, dns_resolver *res,
+                                      const char *domain, smtpc_message *m, unsigned flags);
 
 attempt *delivery_new_attempt(smtpc_delivery *d, const char *host);
 smtpc_tlsrpt *delivery_new_host_result(smtpc_delivery *d);
