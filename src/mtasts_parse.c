@@ -3,6 +3,7 @@
  * error (spec 20.10). Pure: no I/O, no global state; every input is read
  * within its length and every output is bounded. */
 #include "mtasts.h"
+#include "txtrec.h"
 
 #include <arpa/inet.h>
 #include <idn2.h>
@@ -16,78 +17,6 @@
 /* RFC 1035 2.3.4: 253 characters of name text (without the root dot). */
 #define MX_NAME_MAX 253
 
-typedef struct cursor {
-    const char *s;
-    size_t n, o;
-} cursor;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static bool at_end(const cursor *c)
-{
-    return c->o >= c->n;
-}
-
-static int peek(const cursor *c)
-{
-    return at_end(c) ? -1 : (unsigned char)c->s[c->o];
-}
-
-static bool take(cursor *c, const char *lit)
-{
-    size_t l = strlen(lit);
-    if (c->n - c->o < l || memcmp(c->s + c->o, lit, l) != 0)
-        return false;
-    c->o += l;
-    return true;
-}
-
-static bool is_alnum(int ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-static void wsp(cursor *c)
-{
-    while (peek(c) == ' ' || peek(c) == '\t')
-        c->o++;
-}
-
-/* RFC 8461 3.1: sts-field-delim = *WSP ";" *WSP. Consumes nothing when absent. */
-static bool delim(cursor *c)
-{
-    size_t save = c->o;
-    wsp(c);
-    if (peek(c) != ';') {
-        c->o = save;
-        return false;
-    }
-    c->o++;
-    wsp(c);
-    return true;
-}
-
-/* RFC 8461 3.1/3.2 field names: 1-32 chars, letters and digits, "-" and "."
- * anywhere, "_" not first (spec 20.3). Returns the length, 0 when none. */
-static size_t key(cursor *c)
-{
-    size_t i = 0;
-    for (; i < 32 && c->o + i < c->n; i++) {
-        int ch = (unsigned char)c->s[c->o + i];
-        if (!(is_alnum(ch) || ch == '-' || ch == '.' || (i > 0 && ch == '_')))
-            break;
-    }
-    c->o += i;
-    return i;
-}
 
 static bool key_is(const cursor *c, size_t start, size_t len, const char *name)
 {
@@ -102,7 +31,7 @@ static bool key_is(const cursor *c, size_t start, size_t len, const char *name)
 static size_t record_id(cursor *c)
 {
     size_t i = 0;
-    while (i < 32 && c->o + i < c->n && is_alnum((unsigned char)c->s[c->o + i]))
+    while (i < 32 && c->o + i < c->n && txt_is_alnum((unsigned char)c->s[c->o + i]))
         i++;
     c->o += i;
     return i;
@@ -126,13 +55,13 @@ static size_t record_value(cursor *c)
  * a repeated id is not consumed and so fails as leftover characters. */
 static int record_field(cursor *c, mtasts_record *out, bool *have_id, char *err, size_t errlen)
 {
-    size_t ks = c->o, kl = key(c);
+    size_t ks = c->o, kl = cur_key(c);
     if (kl == 0) {
-        set_err(err, errlen, "expected key");
+        txt_set_err(err, errlen, "expected key");
         return -1;
     }
-    if (!take(c, "=")) {
-        set_err(err, errlen, "expected \"=\"");
+    if (!cur_take(c, "=")) {
+        txt_set_err(err, errlen, "expected \"=\"");
         return -1;
     }
     if (key_is(c, ks, kl, "id")) {
@@ -140,7 +69,7 @@ static int record_field(cursor *c, mtasts_record *out, bool *have_id, char *err,
             return 0;
         size_t vs = c->o, vl = record_id(c);
         if (vl == 0) {
-            set_err(err, errlen, "missing id");
+            txt_set_err(err, errlen, "missing id");
             return -1;
         }
         memcpy(out->id, c->s + vs, vl);
@@ -149,7 +78,7 @@ static int record_field(cursor *c, mtasts_record *out, bool *have_id, char *err,
         return 0;
     }
     if (record_value(c) == 0) {
-        set_err(err, errlen, "empty value for key %.*s", (int)kl, c->s + ks);
+        txt_set_err(err, errlen, "empty value for key %.*s", (int)kl, c->s + ks);
         return -1;
     }
     return 0;
@@ -159,24 +88,24 @@ int mtasts_record_parse(const char *txt, mtasts_record *out, char *err, size_t e
 {
     cursor c = {txt, strlen(txt), 0};
     memset(out, 0, sizeof *out);
-    set_err(err, errlen, "%s", "");
+    txt_set_err(err, errlen, "%s", "");
     /* RFC 8461 3.1: a string not starting with the version and a delimiter
      * is some other TXT record and is ignored. */
-    if (!take(&c, "v=STSv1") || !delim(&c))
+    if (!cur_take(&c, "v=STSv1") || !cur_delim(&c))
         return 1;
     bool have_id = false;
     for (;;) {
         if (record_field(&c, out, &have_id, err, errlen) != 0)
             return -1;
-        if (!delim(&c) || at_end(&c))
+        if (!cur_delim(&c) || cur_at_end(&c))
             break;
     }
-    if (!at_end(&c)) {
-        set_err(err, errlen, "leftover characters");
+    if (!cur_at_end(&c)) {
+        txt_set_err(err, errlen, "leftover characters");
         return -1;
     }
     if (!have_id) {
-        set_err(err, errlen, "missing id");
+        txt_set_err(err, errlen, "missing id");
         return -1;
     }
     /* raw is informational (probe output): longer strings are cut. */
@@ -202,11 +131,11 @@ static int policy_max_age(cursor *c, int64_t *v, char *err, size_t errlen)
         n = n * 10 + (c->s[c->o + i++] - '0');
     c->o += i;
     if (i == 0) {
-        set_err(err, errlen, "expected max_age digits");
+        txt_set_err(err, errlen, "expected max_age digits");
         return -1;
     }
     if (n > INT32_MAX) {
-        set_err(err, errlen, "max_age out of range");
+        txt_set_err(err, errlen, "max_age out of range");
         return -1;
     }
     *v = n > 31557600 ? 31557600 : n;
@@ -216,14 +145,14 @@ static int policy_max_age(cursor *c, int64_t *v, char *err, size_t errlen)
 static int policy_mode(cursor *c, mtasts_mode *m, char *err, size_t errlen)
 {
     /* Exact words; what follows a word is checked as end of line. */
-    if (take(c, "testing"))
+    if (cur_take(c, "testing"))
         *m = MTASTS_MODE_TESTING;
-    else if (take(c, "enforce"))
+    else if (cur_take(c, "enforce"))
         *m = MTASTS_MODE_ENFORCE;
-    else if (take(c, "none"))
+    else if (cur_take(c, "none"))
         *m = MTASTS_MODE_NONE;
     else {
-        set_err(err, errlen, "expected one of testing, enforce, none");
+        txt_set_err(err, errlen, "expected one of testing, enforce, none");
         return -1;
     }
     return 0;
@@ -239,19 +168,19 @@ static int mx_label(cursor *c, char *buf, size_t *len, char *err, size_t errlen)
         int ch = (unsigned char)c->s[c->o + i];
         if (ch >= 0x80)
             unicode = true;
-        else if (!(is_alnum(ch) || (i > 0 && ch == '-')))
+        else if (!(txt_is_alnum(ch) || (i > 0 && ch == '-')))
             break;
     }
     if (unicode) {
-        set_err(err, errlen, "domain must be specified in A labels, not U labels");
+        txt_set_err(err, errlen, "domain must be specified in A labels, not U labels");
         return -1;
     }
     if (i == 0) {
-        set_err(err, errlen, "expected mx domain label");
+        txt_set_err(err, errlen, "expected mx domain label");
         return -1;
     }
     if (*len + i + 1 > MX_NAME_MAX) {
-        set_err(err, errlen, "mx domain too long");
+        txt_set_err(err, errlen, "mx domain too long");
         return -1;
     }
     memcpy(buf + *len, c->s + c->o, i);
@@ -269,7 +198,7 @@ static int mx_domain_check(char *name, char *err, size_t errlen)
 {
     unsigned char ip[16];
     if (inet_pton(AF_INET, name, ip) == 1) {
-        set_err(err, errlen, "mx is an IP address, not a domain: %s", name);
+        txt_set_err(err, errlen, "mx is an IP address, not a domain: %s", name);
         return -1;
     }
     char *u = NULL;
@@ -281,7 +210,7 @@ static int mx_domain_check(char *name, char *err, size_t errlen)
     free(u);
     idn2_free(a);
     if (!same) {
-        set_err(err, errlen, "invalid mx domain %s: %s", name,
+        txt_set_err(err, errlen, "invalid mx domain %s: %s", name,
                 rc == IDN2_OK ? "not in canonical form" : idn2_strerror(rc));
         return -1;
     }
@@ -297,14 +226,14 @@ static int policy_mx(cursor *c, mtasts_policy *out, char *err, size_t errlen)
 {
     char buf[MX_NAME_MAX + 3] = "";
     size_t len = 0;
-    if (take(c, "*.")) {
+    if (cur_take(c, "*.")) {
         memcpy(buf, "*.", 3);
         len = 2;
     }
     size_t start = len;
     if (mx_label(c, buf, &len, err, errlen) != 0)
         return -1;
-    while (take(c, ".")) {
+    while (cur_take(c, ".")) {
         buf[len++] = '.';
         if (mx_label(c, buf, &len, err, errlen) != 0)
             return -1;
@@ -312,12 +241,12 @@ static int policy_mx(cursor *c, mtasts_policy *out, char *err, size_t errlen)
     if (mx_domain_check(buf + start, err, errlen) != 0)
         return -1;
     if (out->nmx >= MTASTS_MAX_MX) {
-        set_err(err, errlen, "too many mx lines (at most %d)", MTASTS_MAX_MX);
+        txt_set_err(err, errlen, "too many mx lines (at most %d)", MTASTS_MAX_MX);
         return -1;
     }
     out->mx[out->nmx] = strdup(buf);
     if (!out->mx[out->nmx]) {
-        set_err(err, errlen, "out of memory");
+        txt_set_err(err, errlen, "out of memory");
         return -1;
     }
     out->nmx++;
@@ -337,7 +266,7 @@ static int policy_ext_value(cursor *c, char *err, size_t errlen)
     while (i > 0 && c->s[c->o + i - 1] == ' ')
         i--;
     if (i == 0) {
-        set_err(err, errlen, "empty extension value");
+        txt_set_err(err, errlen, "empty extension value");
         return -1;
     }
     c->o += i;
@@ -349,21 +278,21 @@ static int policy_ext_value(cursor *c, char *err, size_t errlen)
 static int policy_field(cursor *c, mtasts_policy *out, policy_seen *seen, char *err,
                         size_t errlen)
 {
-    size_t ks = c->o, kl = key(c);
+    size_t ks = c->o, kl = cur_key(c);
     if (kl == 0) {
-        set_err(err, errlen, "expected key");
+        txt_set_err(err, errlen, "expected key");
         return -1;
     }
-    if (!take(c, ":")) {
-        set_err(err, errlen, "expected \":\"");
+    if (!cur_take(c, ":")) {
+        txt_set_err(err, errlen, "expected \":\"");
         return -1;
     }
-    wsp(c);
+    cur_wsp(c);
     if (key_is(c, ks, kl, "version")) {
         seen->version = true;
-        if (take(c, "STSv1"))
+        if (cur_take(c, "STSv1"))
             return 0;
-        set_err(err, errlen, "expected \"STSv1\"");
+        txt_set_err(err, errlen, "expected \"STSv1\"");
         return -1;
     }
     if (key_is(c, ks, kl, "mode")) {
@@ -394,7 +323,7 @@ static int policy_field(cursor *c, mtasts_policy *out, policy_seen *seen, char *
 /* RFC 8461 3.2: lines end in LF or CRLF. */
 static bool eol(cursor *c)
 {
-    return take(c, "\n") || take(c, "\r\n");
+    return cur_take(c, "\n") || cur_take(c, "\r\n");
 }
 
 static int policy_required(const mtasts_policy *out, const policy_seen *seen, char *err,
@@ -405,11 +334,11 @@ static int policy_required(const mtasts_policy *out, const policy_seen *seen, ch
                           : !seen->max_age ? "max_age"
                                            : NULL;
     if (missing) {
-        set_err(err, errlen, "missing field \"%s\"", missing);
+        txt_set_err(err, errlen, "missing field \"%s\"", missing);
         return -1;
     }
     if (!seen->mx && out->mode != MTASTS_MODE_NONE) {
-        set_err(err, errlen, "missing mx given mode");
+        txt_set_err(err, errlen, "missing mx given mode");
         return -1;
     }
     return 0;
@@ -421,21 +350,21 @@ int mtasts_policy_parse(const char *text, size_t len, mtasts_policy *out, char *
     cursor c = {text, len, 0};
     policy_seen seen = {0};
     memset(out, 0, sizeof *out);
-    set_err(err, errlen, "%s", "");
+    txt_set_err(err, errlen, "%s", "");
     if (len > MTASTS_MAX_POLICY) {
-        set_err(err, errlen, "input exceeds maximum size");
+        txt_set_err(err, errlen, "input exceeds maximum size");
         return -1;
     }
     for (;;) {
         if (policy_field(&c, out, &seen, err, errlen) != 0)
             goto fail;
-        wsp(&c);
+        cur_wsp(&c);
         /* The last line's terminator is optional; an empty line is not a field. */
-        if (!eol(&c) || at_end(&c))
+        if (!eol(&c) || cur_at_end(&c))
             break;
     }
-    if (!at_end(&c)) {
-        set_err(err, errlen, "leftover characters");
+    if (!cur_at_end(&c)) {
+        txt_set_err(err, errlen, "leftover characters");
         goto fail;
     }
     if (policy_required(out, &seen, err, errlen) != 0)

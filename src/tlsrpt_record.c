@@ -1,6 +1,7 @@
 /* The TLSRPT policy record (RFC 8460 3; spec 23.10) and its lookup at
  * "_smtp._tls.DOMAIN." (spec 23.11). The parser is pure and bounded. */
 #include "mtasts.h"
+#include "txtrec.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -8,72 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct cursor {
-    const char *s;
-    size_t n, o;
-} cursor;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int peek(const cursor *c)
-{
-    return c->o >= c->n ? -1 : (unsigned char)c->s[c->o];
-}
-
-static bool take(cursor *c, const char *lit)
-{
-    size_t l = strlen(lit);
-    if (c->n - c->o < l || memcmp(c->s + c->o, lit, l) != 0)
-        return false;
-    c->o += l;
-    return true;
-}
-
-static void wsp(cursor *c)
-{
-    while (peek(c) == ' ' || peek(c) == '\t')
-        c->o++;
-}
-
-/* RFC 8460 3: field-delim = *WSP ";" *WSP. */
-static bool delim(cursor *c)
-{
-    size_t save = c->o;
-    wsp(c);
-    if (peek(c) != ';') {
-        c->o = save;
-        return false;
-    }
-    c->o++;
-    wsp(c);
-    return true;
-}
-
-static bool is_alnum(int ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-/* tlsrpt-ext-name: as MTA-STS keys (spec 20.3). */
-static size_t key(cursor *c)
-{
-    size_t i = 0;
-    for (; i < 32 && c->o + i < c->n; i++) {
-        int ch = (unsigned char)c->s[c->o + i];
-        if (!(is_alnum(ch) || ch == '-' || ch == '.' || (i > 0 && ch == '_')))
-            break;
-    }
-    c->o += i;
-    return i;
-}
 
 /* tlsrpt-ext-value: %x21-3A / %x3C / %x3E-7E. */
 static size_t ext_value(cursor *c)
@@ -123,17 +58,17 @@ static int rua_uri(cursor *c, tlsrpt_record *out, char *err, size_t errlen)
         i++;
     }
     if (i == 0) {
-        set_err(err, errlen, "empty rua uri");
+        txt_set_err(err, errlen, "empty rua uri");
         return -1;
     }
     if (!uri_valid(c->s + c->o, i)) {
-        set_err(err, errlen, "invalid rua uri %.*s", (int)(i > 200 ? 200 : i), c->s + c->o);
+        txt_set_err(err, errlen, "invalid rua uri %.*s", (int)(i > 200 ? 200 : i), c->s + c->o);
         return -1;
     }
     if (out->nrua < TLSRPT_MAX_RUA) {
         out->rua[out->nrua] = strndup(c->s + c->o, i);
         if (!out->rua[out->nrua]) {
-            set_err(err, errlen, "out of memory");
+            txt_set_err(err, errlen, "out of memory");
             return -1;
         }
         out->nrua++;
@@ -149,10 +84,10 @@ static int rua_list(cursor *c, tlsrpt_record *out, bool *have_rua, char *err, si
         return -1;
     *have_rua = true;
     for (;;) {
-        wsp(c); /* whitespace after a URI is part of the list */
-        if (!take(c, ","))
+        cur_wsp(c); /* whitespace after a URI is part of the list */
+        if (!cur_take(c, ","))
             return 0;
-        wsp(c);
+        cur_wsp(c);
         if (rua_uri(c, out, err, errlen) != 0)
             return -1;
     }
@@ -161,19 +96,19 @@ static int rua_list(cursor *c, tlsrpt_record *out, bool *have_rua, char *err, si
 static int record_field(cursor *c, tlsrpt_record *out, bool *have_rua, char *err,
                         size_t errlen)
 {
-    size_t ks = c->o, kl = key(c);
+    size_t ks = c->o, kl = cur_key(c);
     if (kl == 0) {
-        set_err(err, errlen, "expected key");
+        txt_set_err(err, errlen, "expected key");
         return -1;
     }
-    if (!take(c, "=")) {
-        set_err(err, errlen, "expected \"=\"");
+    if (!cur_take(c, "=")) {
+        txt_set_err(err, errlen, "expected \"=\"");
         return -1;
     }
     if (kl == 3 && memcmp(c->s + ks, "rua", 3) == 0)
         return rua_list(c, out, have_rua, err, errlen); /* rua may repeat */
     if (ext_value(c) == 0) {
-        set_err(err, errlen, "empty value for key %.*s", (int)kl, c->s + ks);
+        txt_set_err(err, errlen, "empty value for key %.*s", (int)kl, c->s + ks);
         return -1;
     }
     return 0;
@@ -184,21 +119,21 @@ int tlsrpt_record_parse(const char *txt, tlsrpt_record *out, char *err, size_t e
     cursor c = {txt, strlen(txt), 0};
     bool have_rua = false;
     memset(out, 0, sizeof *out);
-    set_err(err, errlen, "%s", "");
-    if (!take(&c, "v=TLSRPTv1") || !delim(&c))
+    txt_set_err(err, errlen, "%s", "");
+    if (!cur_take(&c, "v=TLSRPTv1") || !cur_delim(&c))
         return 1; /* some other TXT record */
     for (;;) {
         if (record_field(&c, out, &have_rua, err, errlen) != 0)
             goto fail;
-        if (!delim(&c) || c.o >= c.n)
+        if (!cur_delim(&c) || c.o >= c.n)
             break;
     }
     if (c.o < c.n) {
-        set_err(err, errlen, "leftover characters");
+        txt_set_err(err, errlen, "leftover characters");
         goto fail;
     }
     if (!have_rua) {
-        set_err(err, errlen, "missing rua");
+        txt_set_err(err, errlen, "missing rua");
         goto fail;
     }
     snprintf(out->raw, sizeof out->raw, "%s", txt);
@@ -243,12 +178,12 @@ static int pick_record(const dns_answer *a, tlsrpt_record *out, char *err, size_
         if (rc == 1)
             continue;
         if (rc < 0) {
-            set_err(err, errlen, "tlsrpt: record syntax error: %s", perr);
+            txt_set_err(err, errlen, "tlsrpt: record syntax error: %s", perr);
             goto fail;
         }
         if (found) {
             tlsrpt_record_free(&rec);
-            set_err(err, errlen, "tlsrpt: multiple tlsrpt records");
+            txt_set_err(err, errlen, "tlsrpt: multiple tlsrpt records");
             goto fail;
         }
         *out = rec;
@@ -256,7 +191,7 @@ static int pick_record(const dns_answer *a, tlsrpt_record *out, char *err, size_
     }
     if (found)
         return 0;
-    set_err(err, errlen, "tlsrpt: no tlsrpt dns txt record");
+    txt_set_err(err, errlen, "tlsrpt: no tlsrpt dns txt record");
     return 1;
 fail:
     tlsrpt_record_free(out);
@@ -270,19 +205,19 @@ int tlsrpt_record_lookup(dns_resolver *r, const char *domain, tlsrpt_record *out
     dns_answer a;
     memset(out, 0, sizeof *out);
     if (lookup_name(domain, name, sizeof name) != 0) {
-        set_err(err, errlen, "tlsrpt: dns lookup: invalid domain");
+        txt_set_err(err, errlen, "tlsrpt: dns lookup: invalid domain");
         return -1;
     }
     if (dns_lookup(r, name, DNS_T_TXT, &a) != 0) {
-        set_err(err, errlen, "tlsrpt: dns lookup: out of memory");
+        txt_set_err(err, errlen, "tlsrpt: dns lookup: out of memory");
         return -1;
     }
     int rc;
     if (a.sec != DNS_BOGUS && dns_not_found(&a)) {
-        set_err(err, errlen, "tlsrpt: no tlsrpt dns txt record");
+        txt_set_err(err, errlen, "tlsrpt: no tlsrpt dns txt record");
         rc = 1;
     } else if (a.status != DNS_OK || a.sec == DNS_BOGUS) {
-        set_err(err, errlen, "tlsrpt: dns lookup: %s", a.why[0] ? a.why : "dnssec bogus");
+        txt_set_err(err, errlen, "tlsrpt: dns lookup: %s", a.why[0] ? a.why : "dnssec bogus");
         rc = -1;
     } else {
         rc = pick_record(&a, out, err, errlen);
