@@ -1,5 +1,5 @@
 /* DNS lookups with DNSSEC status (spec 22), behind one interface with three
- * backends: a stub resolver that trusts the AD bit of the configured
+ * backends: a forwarding client (ldns) that trusts the AD bit of the configured
  * recursive resolver (ldns), in-process validation (libunbound with a trust
  * anchor), and a fixture for tests. */
 #ifndef SMTPC_DNS_H
@@ -79,7 +79,7 @@ struct dns_resolver {
     void *impl;
 };
 
-/* Creates the backend for cfg->mode (trust-ad and off: ldns stub with the DO
+/* Creates the backend for cfg->mode (trust-ad and off: ldns forwarding client with the DO
  * bit set; validate: libunbound). No lookup ever goes to a resolver the user
  * did not configure. Returns NULL with err filled on bad configuration. */
 dns_resolver *dns_resolver_new(const dns_config *cfg, char *err, size_t errlen);

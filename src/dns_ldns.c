@@ -377,17 +377,17 @@ int dns_config_servers(const dns_config *cfg, dns_server *out, size_t max, char 
 /* ---------------------------------------------------------------------- */
 /* Transport                                                               */
 
-typedef struct stub_server {
+typedef struct upstream {
     struct sockaddr_storage ss;
     socklen_t len;
-} stub_server;
+} upstream;
 
-typedef struct stub {
-    stub_server srv[DNS_MAX_SERVERS];
+typedef struct forwarder {
+    upstream srv[DNS_MAX_SERVERS];
     size_t nsrv;
     dnssec_mode mode;
     int timeout_ms;
-} stub;
+} forwarder;
 
 typedef struct query {
     uint8_t *wire;
@@ -397,7 +397,7 @@ typedef struct query {
 
 /* One lookup's exchange with the servers. */
 typedef struct exch {
-    const stub *st;
+    const forwarder *st;
     const query *q;
     int fd[DNS_MAX_SERVERS];
     bool done[DNS_MAX_SERVERS]; /* answered with a failure, or unreachable */
@@ -543,7 +543,7 @@ static int io_all(int fd, bool wr, unsigned char *buf, size_t n, int64_t deadlin
 }
 
 /* RFC 7766 8: a message over TCP is preceded by its two-byte length. */
-static int tcp_exchange(exch *x, const stub_server *s, size_t *len)
+static int tcp_exchange(exch *x, const upstream *s, size_t *len)
 {
     int fd = socket(s->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -650,7 +650,7 @@ static int wait_responses(exch *x, size_t cur, int64_t until)
 
 static int udp_send(exch *x, size_t i)
 {
-    const stub_server *s = &x->st->srv[i];
+    const upstream *s = &x->st->srv[i];
     if (x->fd[i] < 0) {
         x->fd[i] = socket(s->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         /* A connected socket only receives from the server, and reports ICMP
@@ -663,7 +663,7 @@ static int udp_send(exch *x, size_t i)
 
 /* Time to wait for server i before also asking the next one: a few seconds,
  * doubling each round over the servers, within the lookup's deadline. */
-static int64_t try_slice(const stub *st, unsigned round)
+static int64_t try_slice(const forwarder *st, unsigned round)
 {
     int64_t base = st->timeout_ms / 8;
     base = base < 200 ? 200 : base > 2000 ? 2000 : base;
@@ -701,9 +701,9 @@ static void tempfail(dns_answer *out, const exch *x)
         snprintf(out->why, sizeof out->why, "DNS lookup timed out");
 }
 
-static int stub_lookup(dns_resolver *r, const char *name, dns_type t, dns_answer *out)
+static int forwarder_lookup(dns_resolver *r, const char *name, dns_type t, dns_answer *out)
 {
-    const stub *st = r->impl;
+    const forwarder *st = r->impl;
     query q = {0};
     if (query_build(name, t, st->mode == DNSSEC_TRUST_AD, &q) < 0) {
         free(q.wire);
@@ -734,15 +734,15 @@ static int stub_lookup(dns_resolver *r, const char *name, dns_type t, dns_answer
     return rc;
 }
 
-static void stub_free(dns_resolver *r)
+static void forwarder_free(dns_resolver *r)
 {
     free(r->impl);
     free(r);
 }
 
-static const dns_ops stub_ops = {.lookup = stub_lookup, .free = stub_free};
+static const dns_ops forwarder_ops = {.lookup = forwarder_lookup, .free = forwarder_free};
 
-static void sockaddr_from(const dns_server *s, stub_server *out)
+static void sockaddr_from(const dns_server *s, upstream *out)
 {
     memset(out, 0, sizeof *out);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
@@ -766,7 +766,7 @@ dns_resolver *dns_ldns_new(const dns_config *cfg, char *err, size_t errlen)
     if (n < 0)
         return NULL;
     dns_resolver *r = calloc(1, sizeof *r);
-    stub *st = calloc(1, sizeof *st);
+    forwarder *st = calloc(1, sizeof *st);
     if (!r || !st) {
         free(r);
         free(st);
@@ -778,7 +778,7 @@ dns_resolver *dns_ldns_new(const dns_config *cfg, char *err, size_t errlen)
     st->nsrv = (size_t)n;
     st->mode = cfg->mode;
     st->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
-    r->ops = &stub_ops;
+    r->ops = &forwarder_ops;
     r->mode = cfg->mode;
     r->impl = st;
     return r;
