@@ -1,7 +1,7 @@
 /* DNS lookups with DNSSEC status (spec 22), behind one interface with three
  * backends: a forwarding client (ldns) that trusts the AD bit of the configured
- * recursive resolver (ldns), in-process validation (libunbound with a trust
- * anchor), and a fixture for tests. */
+ * recursive resolver, in-process validation (libunbound with a trust anchor),
+ * and a fixture for tests. */
 #ifndef SMTPC_DNS_H
 #define SMTPC_DNS_H
 
