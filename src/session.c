@@ -388,6 +388,9 @@ static smtpc_status finish_op(smtpc_session *s, core_event ev)
     return ev == CORE_EV_DONE ? SMTPC_DONE : SMTPC_FAILED;
 }
 
+/* One round of I/O: feed buffered input, write, read. Returns SMTPC_DONE when
+ * something happened (progress or a core event: go round again), else what
+ * to wait for. */
 static smtpc_status io_round(smtpc_session *s)
 {
     bool want_r = false, want_w = false;
