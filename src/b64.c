@@ -5,6 +5,7 @@
  * bits in the last group are accepted (RFC 4648 3.5 leaves this open). */
 #include "sasl.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -72,12 +73,16 @@ int b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen
 {
     *out = NULL;
     *outlen = 0;
-    if (inlen % 4 != 0)
+    if (inlen % 4 != 0) {
+        errno = EINVAL;
         return -1;
+    }
     size_t data = inlen - b64_padding(in, inlen); /* characters carrying bits */
     unsigned char *buf = malloc(inlen / 4 * 3 + 1);
-    if (buf == NULL)
+    if (buf == NULL) {
+        errno = ENOMEM;
         return -1;
+    }
     size_t n = 0;
     uint32_t acc = 0;
     int bits = 0;
@@ -85,6 +90,7 @@ int b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen
         int v = b64_val((unsigned char)in[i]);
         if (v < 0) {
             free(buf);
+            errno = EINVAL;
             return -1;
         }
         acc = (acc << 6 | (uint32_t)v) & 0xffffff;

@@ -1,5 +1,6 @@
 /* Session setup: greeting, EHLO/HELO, STARTTLS and AUTH (RFC 5321 3.1,
  * 4.1.1.1; RFC 3207; RFC 4954). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,9 +96,13 @@ static void after_hello(core *c)
         return;
     }
     if (!c->tls && c->cfg->tls_mode == SMTPC_TLS_OPPORTUNISTIC) {
-        /* RFC 8460 4.3.2.1; counts unchanged (spec 4.15). */
-        tlsrpt_add(c->rpt_rcpt, 0, 0, &c->peer, "starttls-not-supported", "");
-        tlsrpt_add(c->rpt_host, 0, 0, &c->peer, "starttls-not-supported", "");
+        /* RFC 8460 4.3.2.1; counts unchanged (spec 4.15). A lost detail
+         * would leave the result incomplete: out of memory fails the open. */
+        if (tlsrpt_add(c->rpt_rcpt, 0, 0, &c->peer, "starttls-not-supported", "") != 0 ||
+            tlsrpt_add(c->rpt_host, 0, 0, &c->peer, "starttls-not-supported", "") != 0) {
+            core_nomem(c);
+            return;
+        }
     }
     maybe_auth(c);
 }
@@ -272,13 +277,20 @@ static int start_sasl(core *c)
     snprintf(plus, sizeof plus, "%s-PLUS", c->mech);
     c->sasl = sasl_client_new(c->mech, &creds, &c->cb, server_offers(c, plus), err, sizeof err);
     if (!c->sasl) {
-        auth_fail(c, true, "cannot start SASL client: %s", err);
+        /* Out of memory is transient, not a permanent AUTH failure. */
+        if (errno == ENOMEM)
+            core_nomem(c);
+        else
+            auth_fail(c, true, "cannot start SASL client: %s", err);
         return -1;
     }
     unsigned char *msg = NULL;
     size_t len = 0;
     if (sasl_client_step(c->sasl, NULL, 0, &msg, &len, &c->sasl_final, err, sizeof err) != 0) {
-        auth_fail(c, true, "initial step of SASL mechanism failed: %s", err);
+        if (errno == ENOMEM)
+            core_nomem(c);
+        else
+            auth_fail(c, true, "initial step of SASL mechanism failed: %s", err);
         return -1;
     }
     int rc = send_sasl_msg(c, msg, len, true);
@@ -355,12 +367,20 @@ static void on_auth_continue(core *c, const reply *r)
     unsigned char *in = NULL, *out = NULL;
     size_t inlen = 0, outlen = 0;
     if (b64_decode(text, strlen(text), &in, &inlen) != 0) {
-        auth_abort(c, SMTPC_ERR_PROTOCOL, "%s", "malformed base64 in authentication challenge");
+        if (errno == ENOMEM)
+            core_nomem(c); /* the connection is dropped: "*" needs memory too */
+        else
+            auth_abort(c, SMTPC_ERR_PROTOCOL, "%s", "malformed base64 in authentication challenge");
         return;
     }
     char err[256] = "";
     int rc = sasl_client_step(c->sasl, in, inlen, &out, &outlen, &c->sasl_final, err, sizeof err);
+    bool nomem = rc != 0 && errno == ENOMEM;
     sasl_free_buf(in, inlen);
+    if (nomem) {
+        core_nomem(c);
+        return;
+    }
     if (rc != 0) {
         auth_abort(c, SMTPC_ERR_AUTH, "client aborted authentication: %s", err);
         return;

@@ -160,20 +160,33 @@ void core_tx_start(core *c)
     core_cmd(c, SMTPC_CMD_DATA, 0, "DATA");
 }
 
-static void set_rcpt_result(core *c, size_t i, const reply *r, bool permanent)
+/* Records recipient i's reply; what describes a rejection (NULL: the
+ * usual text). A reply that cannot be kept fails the transaction (kind
+ * nomem) rather than leave an accepted recipient with an error result.
+ * Returns -1 then. */
+static int set_rcpt_result(core *c, size_t i, const reply *r, bool permanent, const char *what)
 {
     smtpc_message *m = c->msg;
+    smtpc_error *e = &m->results[i];
     if (r->code == 250) {
-        err_set_reply(&m->results[i], SMTPC_ERR_NONE, SMTPC_CMD_RCPTTO, r, core_ecodes(c),
-                      "recipient accepted");
+        if (err_set_reply(e, SMTPC_ERR_NONE, SMTPC_CMD_RCPTTO, r, core_ecodes(c),
+                          "recipient accepted") != 0) {
+            core_nomem(c);
+            return -1;
+        }
         m->accepted[i] = true;
         c->naccepted++;
-        return;
+        return 0;
     }
-    char what[64];
-    snprintf(what, sizeof what, "recipient rejected: got %d, expected 250", r->code);
-    err_set_reply(&m->results[i], SMTPC_ERR_STATUS, SMTPC_CMD_RCPTTO, r, core_ecodes(c), what);
-    m->results[i].permanent = permanent;
+    char buf[64];
+    snprintf(buf, sizeof buf, "recipient rejected: got %d, expected 250", r->code);
+    if (err_set_reply(e, SMTPC_ERR_STATUS, SMTPC_CMD_RCPTTO, r, core_ecodes(c),
+                      what ? what : buf) != 0) {
+        core_nomem(c);
+        return -1;
+    }
+    e->permanent = permanent;
+    return 0;
 }
 
 static void no_recipients(core *c, bool pipelined)
@@ -216,14 +229,13 @@ static void on_mail(core *c, const reply *r)
 
 /* RFC 5321 4.5.3.1.10: 452 (and, historically, 552) to a later recipient
  * means "too many recipients": the rest go into another transaction. */
-static void rcpt_limit_reached(core *c, size_t from, const reply *r)
+static int rcpt_limit_reached(core *c, size_t from, const reply *r)
 {
-    for (size_t i = from; i < c->msg->nrcpts; i++) {
-        set_rcpt_result(c, i, r, false);
-        smtpc_error *e = &c->msg->results[i];
-        free(e->message);
-        e->message = strdup("no more recipients accepted in this transaction");
-    }
+    for (size_t i = from; i < c->msg->nrcpts; i++)
+        if (set_rcpt_result(c, i, r, false, "no more recipients accepted in this transaction") !=
+            0)
+            return -1;
+    return 0;
 }
 
 static void after_rcpts(core *c)
@@ -239,11 +251,12 @@ static void after_rcpts(core *c)
 static void on_rcpt(core *c, const inflight *f, const reply *r)
 {
     if (f->idx > 0 && (r->code == 452 || r->code == 552)) {
-        rcpt_limit_reached(c, f->idx, r);
-        after_rcpts(c);
+        if (rcpt_limit_reached(c, f->idx, r) == 0)
+            after_rcpts(c);
         return;
     }
-    set_rcpt_result(c, f->idx, r, r->code / 100 == 5);
+    if (set_rcpt_result(c, f->idx, r, r->code / 100 == 5, NULL) != 0)
+        return;
     if (r->code == 421) {
         status_error(c, SMTPC_CMD_RCPTTO, r, "250");
         tx_fail(c, true);
@@ -287,14 +300,11 @@ static void pipeline_evaluate(core *c);
 
 static void on_pipelined(core *c, const inflight *f, const reply *r)
 {
-    int rc = 0;
-    if (f->cmd == SMTPC_CMD_MAILFROM)
-        rc = keep_reply(&c->mail_reply, r);
-    else if (f->cmd == SMTPC_CMD_RCPTTO)
-        set_rcpt_result(c, f->idx, r, r->code / 100 == 5 && r->code != 552);
-    else
-        rc = keep_reply(&c->data_reply, r);
-    if (rc != 0) {
+    if (f->cmd == SMTPC_CMD_RCPTTO) {
+        if (set_rcpt_result(c, f->idx, r, r->code / 100 == 5 && r->code != 552, NULL) != 0)
+            return; /* failed for lack of memory */
+    } else if (keep_reply(f->cmd == SMTPC_CMD_MAILFROM ? &c->mail_reply : &c->data_reply, r) !=
+               0) {
         core_nomem(c);
         return;
     }
@@ -330,17 +340,34 @@ static void pipeline_closed_before_data(core *c)
      * last recipient's reply, not as an I/O error. */
     const smtpc_error *last = &c->msg->results[c->msg->nrcpts - 1];
     err_copy(c->op_err, last);
-    if (last->kind == SMTPC_ERR_STATUS) {
+    char *msg = c->op_err->kind == SMTPC_ERR_STATUS
+                    ? strdup("server closed the connection before replying to DATA, "
+                             "no recipient was accepted")
+                    : NULL;
+    if (msg) { /* without memory the recipient's own description stays */
         free(c->op_err->message);
-        c->op_err->message = strdup("server closed the connection before replying to DATA, "
-                                    "no recipient was accepted");
+        c->op_err->message = msg;
     }
     tx_fail(c, true);
+}
+
+/* Spec 24.18: a refused MAIL is every recipient's error. The RCPT replies that
+ * follow it (typically 503 "need MAIL first") say nothing about the recipients
+ * and must not turn a transient refusal into a permanent one: they are dropped,
+ * as in a transaction without PIPELINING, where no RCPT is sent. */
+static void forget_rcpt_results(core *c)
+{
+    for (size_t i = 0; i < c->msg->nrcpts; i++) {
+        err_clear(&c->msg->results[i]);
+        c->msg->accepted[i] = false;
+    }
+    c->naccepted = 0;
 }
 
 static void pipeline_evaluate(core *c)
 {
     if (c->mail_reply.code != 250) {
+        forget_rcpt_results(c);
         status_error(c, SMTPC_CMD_MAILFROM, &c->mail_reply, "250");
         tx_fail(c, c->write_failed || c->stream_failed || c->mail_reply.code == 421);
         return;

@@ -271,12 +271,22 @@ static smtpc_message *batch_message(const smtpc_message *m, const size_t *idx, s
     return bm;
 }
 
-static bool any_reply(const smtpc_message *bm)
+/* Spec 24.18: a transaction error covering every recipient is the host's
+ * error, so a transient one moves on to the next MX (24.20): nothing known
+ * per recipient (MAIL refused, connection lost), or a transient failure no
+ * recipient answered permanently (451 to the only RCPT, 451 to the data).
+ * Recipients with a permanent reply of their own are settled with it. */
+static bool host_error(const smtpc_message *bm, const smtpc_error *txerr)
 {
-    for (size_t j = 0; j < bm->nrcpts; j++)
-        if (bm->results[j].code != 0)
-            return true;
-    return false;
+    bool replies = false;
+    for (size_t j = 0; j < bm->nrcpts; j++) {
+        if (bm->results[j].code == 0)
+            continue;
+        replies = true;
+        if (bm->results[j].permanent)
+            return false;
+    }
+    return !replies || !txerr->permanent;
 }
 
 /* Settles the batch's recipients; 452/552 to a later recipient is retried
@@ -306,6 +316,27 @@ static size_t pending(const deliver_ctx *x, size_t *idx, size_t max)
     return n;
 }
 
+/* Recipients still waiting when the session broke down mid-way (a later
+ * RCPTMAX batch or a 452 retry) fail transiently with the session's error,
+ * as the next transaction would have (spec 9.1: botched). */
+static void fail_pending(deliver_ctx *x, const smtpc_session *s)
+{
+    const smtpc_error *e = smtpc_session_error(s);
+    for (size_t i = 0; i < x->m->nrcpts; i++) {
+        if (x->done[i])
+            continue;
+        smtpc_error *r = &x->m->results[i];
+        if (e->kind != SMTPC_ERR_NONE)
+            err_copy(r, e);
+        else
+            err_set(r, SMTPC_ERR_BOTCHED, false, SMTPC_CMD_NONE, 0,
+                    "session unusable after an earlier error");
+        r->permanent = false;
+        x->m->accepted[i] = false;
+        x->done[i] = true;
+    }
+}
+
 static host_outcome transactions(deliver_ctx *x, smtpc_session *s, attempt *a)
 {
     size_t *idx = calloc(x->m->nrcpts, sizeof *idx);
@@ -321,8 +352,7 @@ static host_outcome transactions(deliver_ctx *x, smtpc_session *s, attempt *a)
         smtpc_send(s, bm);
         x->m->body_used = bm->body_used;
         const smtpc_error *txerr = smtpc_message_error(bm);
-        if (first && k == n && txerr && !any_reply(bm)) {
-            /* Nothing is known per recipient: the host failed (next MX). */
+        if (first && k == n && txerr && host_error(bm, txerr)) {
             err_copy(&a->err, txerr);
             if (txerr->kind == SMTPC_ERR_REQUIRETLS) {
                 a->err.code = 554; /* spec 24.16 */
@@ -338,6 +368,8 @@ static host_outcome transactions(deliver_ctx *x, smtpc_session *s, attempt *a)
         if (out == HOST_FAILED)
             break;
     }
+    if (out == HOST_OK)
+        fail_pending(x, s);
     free(idx);
     return out;
 }

@@ -13,6 +13,7 @@
 #include "sasl.h"
 #include "sasl_int.h"
 
+#include <errno.h>
 #include <gsasl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -154,11 +155,17 @@ static char *fmt_alloc(const char *fmt, ...)
 /* Spec 8.7: CRAM-MD5 and SCRAM prepare the password with PRECIS
  * OpaqueString (RFC 8265 4.2); we use SASLprep (RFC 4013, from libgsasl),
  * which agrees on everything but compatibility characters. If preparation
- * fails the raw string is used. Returns a malloc'ed copy or NULL. */
+ * fails the raw string is used (but not when libgsasl ran out of memory:
+ * the raw string may differ). Returns a malloc'ed copy or NULL. */
 static char *prep_string(const char *s)
 {
     char *prep = NULL;
-    if (gsasl_saslprep(s, GSASL_ALLOW_UNASSIGNED, &prep, NULL) != GSASL_OK || prep == NULL)
+    int rc = gsasl_saslprep(s, GSASL_ALLOW_UNASSIGNED, &prep, NULL);
+    if (rc == GSASL_MALLOC_ERROR) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (rc != GSASL_OK || prep == NULL)
         return strdup(s);
     char *copy = strdup(prep);
     OPENSSL_cleanse(prep, strlen(prep));
@@ -246,6 +253,8 @@ static int gs_start(sasl_client *c, char *err, size_t errlen)
         rc = gsasl_property_set(c->gsess, GSASL_PASSWORD, c->pass);
     if (rc != GSASL_OK) {
         sasl_seterr(err, errlen, "%s: gsasl: %s", c->mech->name, gsasl_strerror(rc));
+        if (rc == GSASL_MALLOC_ERROR)
+            errno = ENOMEM;
         return -1;
     }
     return 0;
@@ -285,6 +294,8 @@ static int gs_step(sasl_client *c, int step, const unsigned char *in, size_t inl
     int res = 0;
     if (rc != want) {
         sasl_seterr(err, errlen, "%s: gsasl: %s", c->mech->name, gsasl_strerror(rc));
+        if (rc == GSASL_MALLOC_ERROR)
+            errno = ENOMEM;
         res = -1;
     } else if (sasl_out_copy(gout, goutlen, out, outlen) != 0) {
         sasl_seterr(err, errlen, "%s: out of memory", c->mech->name);
@@ -381,6 +392,7 @@ static int scram_init(sasl_client *c, const sasl_cb *cb, bool server_plus, char 
         s->cbdata = malloc(cb->len);
         if (s->cbdata == NULL) {
             sasl_seterr(err, errlen, "%s: out of memory", c->mech->name);
+            errno = ENOMEM;
             return -1;
         }
         memcpy(s->cbdata, cb->data, cb->len);
@@ -768,6 +780,7 @@ sasl_client *sasl_client_new(const char *mech, const sasl_creds *creds, const sa
                              bool server_plus, char *err, size_t errlen)
 {
     const struct mech_info *m = mech_find(mech);
+    errno = EINVAL;
     if (m == NULL) {
         sasl_seterr(err, errlen, "unsupported SASL mechanism %s", mech ? mech : "(null)");
         return NULL;
@@ -777,6 +790,7 @@ sasl_client *sasl_client_new(const char *mech, const sasl_creds *creds, const sa
     sasl_client *c = calloc(1, sizeof *c);
     if (c == NULL) {
         sasl_seterr(err, errlen, "out of memory");
+        errno = ENOMEM;
         return NULL;
     }
     bool nomem = false;
@@ -784,13 +798,13 @@ sasl_client *sasl_client_new(const char *mech, const sasl_creds *creds, const sa
     c->user = dup_or_null(creds->user != NULL ? creds->user : "", &nomem);
     c->pass = dup_or_null(creds->password, &nomem);
     c->token = dup_or_null(creds->token, &nomem);
-    if (nomem) {
-        sasl_seterr(err, errlen, "out of memory");
+    errno = 0;
+    if (nomem || client_init(c, cb, server_plus, err, errlen) != 0) {
+        int e = nomem || errno == ENOMEM ? ENOMEM : EINVAL;
+        if (nomem)
+            sasl_seterr(err, errlen, "out of memory");
         sasl_client_free(c);
-        return NULL;
-    }
-    if (client_init(c, cb, server_plus, err, errlen) != 0) {
-        sasl_client_free(c);
+        errno = e;
         return NULL;
     }
     return c;
@@ -806,12 +820,14 @@ int sasl_client_step(sasl_client *c, const unsigned char *in, size_t inlen,
     *final = false;
     if (c == NULL || c->failed) {
         sasl_seterr(err, errlen, "authentication already failed");
+        errno = EINVAL;
         return -1;
     }
     if (in == NULL) {
         in = empty;
         inlen = 0;
     }
+    errno = 0; /* an allocation that fails in the step leaves ENOMEM */
     int step = c->step++;
     int rc = -1;
     switch (c->mech->kind) {
@@ -832,11 +848,13 @@ int sasl_client_step(sasl_client *c, const unsigned char *in, size_t inlen,
         break;
     }
     if (rc != 0) {
+        int e = errno == ENOMEM ? ENOMEM : EINVAL;
         sasl_free_buf(*out, *outlen);
         *out = NULL;
         *outlen = 0;
         *final = false;
         c->failed = true;
+        errno = e;
     }
     return rc;
 }

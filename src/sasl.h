@@ -37,7 +37,8 @@ bool sasl_mech_cleartext(const char *mech);
 
 /* Starts a client. server_plus: the server offered the -PLUS variant of
  * mech (for the SCRAM gs2 "y" flag, RFC 5802 6). Returns NULL with err
- * filled on failure. */
+ * filled on failure, and errno ENOMEM when an allocation failed (EINVAL
+ * otherwise): the caller reports that as out of memory, not as AUTH. */
 sasl_client *sasl_client_new(const char *mech, const sasl_creds *creds, const sasl_cb *cb,
                              bool server_plus, char *err, size_t errlen);
 
@@ -46,7 +47,9 @@ sasl_client *sasl_client_new(const char *mech, const sasl_creds *creds, const sa
  * empty ("AUTH MECH ="). Later calls: in = decoded 334 challenge. *out is
  * malloc'ed (free with sasl_free_buf, which wipes it). *final: this is the
  * client's last message. Returns 0, or -1 with err filled (bad challenge,
- * server signature mismatch, SCRAM parameters below the minimums, ...). */
+ * server signature mismatch, SCRAM parameters below the minimums, ...) and
+ * errno EINVAL, or ENOMEM when the step failed because an allocation did
+ * (whatever err says then). */
 int sasl_client_step(sasl_client *c, const unsigned char *in, size_t inlen,
                      unsigned char **out, size_t *outlen, bool *final, char *err,
                      size_t errlen);
@@ -56,8 +59,8 @@ void sasl_free_buf(unsigned char *buf, size_t len);
 
 /* Standard base64 with padding. b64_encode returns a malloc'ed NUL-terminated
  * string (NULL on nomem). b64_decode is strict (RFC 4648 4, padding
- * required, no whitespace); returns 0 or -1; *out malloc'ed. "" decodes to
- * an empty buffer. */
+ * required, no whitespace); returns 0 or -1 (errno EINVAL: malformed,
+ * ENOMEM: out of memory); *out malloc'ed. "" decodes to an empty buffer. */
 char *b64_encode(const unsigned char *in, size_t len);
 int b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen);
 

@@ -85,10 +85,14 @@ int smtpc_begin_connect(smtpc_session *s, const char *host, uint16_t port)
 {
     if (begin(s, OP_CONNECT) != 0)
         return -1;
-    if (set_host(s, host) != 0 ||
-        transport_connect_start(&s->tr, host, port, s->cfg.local_address) != 0) {
-        err_set(&s->core.err, SMTPC_ERR_CONNECT, false, SMTPC_CMD_CONNECT, 0, "%s",
-                s->tr.errmsg[0] ? s->tr.errmsg : "out of memory");
+    if (set_host(s, host) != 0) {
+        err_set(&s->core.err, SMTPC_ERR_NOMEM, false, SMTPC_CMD_CONNECT, ENOMEM, "out of memory");
+        s->op = OP_NONE;
+        return -1;
+    }
+    if (transport_connect_start(&s->tr, host, port, s->cfg.local_address) != 0) {
+        err_set(&s->core.err, s->tr.err_no == ENOMEM ? SMTPC_ERR_NOMEM : SMTPC_ERR_CONNECT, false,
+                SMTPC_CMD_CONNECT, s->tr.err_no, "%s", s->tr.errmsg);
         s->op = OP_NONE;
         return -1;
     }
@@ -104,7 +108,11 @@ int smtpc_begin_connect(smtpc_session *s, const char *host, uint16_t port)
 
 int smtpc_attach_fd(smtpc_session *s, int fd, const char *host)
 {
-    if (set_host(s, host) != 0 || transport_attach(&s->tr, fd) != 0) {
+    if (set_host(s, host) != 0) {
+        err_set(&s->core.err, SMTPC_ERR_NOMEM, false, SMTPC_CMD_CONNECT, ENOMEM, "out of memory");
+        return -1;
+    }
+    if (transport_attach(&s->tr, fd) != 0) {
         err_set(&s->core.err, SMTPC_ERR_CONNECT, false, SMTPC_CMD_CONNECT, s->tr.err_no, "%s",
                 s->tr.errmsg);
         return -1;
@@ -233,8 +241,9 @@ static int tls_start(smtpc_session *s)
     tls_params_of(s, &p);
     s->tr.tls = tls_conn_new(&p, s->tr.fd, err, sizeof err);
     if (!s->tr.tls) {
-        err_set(s->core.op_err, SMTPC_ERR_CONFIG, true, core_awaited_command(&s->core), 0,
-                "TLS configuration: %s", err);
+        bool nomem = errno == ENOMEM; /* transient, not the configuration's fault */
+        err_set(s->core.op_err, nomem ? SMTPC_ERR_NOMEM : SMTPC_ERR_CONFIG, !nomem,
+                core_awaited_command(&s->core), nomem ? ENOMEM : 0, "TLS configuration: %s", err);
         core_fail(&s->core, true);
         return -1;
     }
@@ -254,7 +263,12 @@ static void tls_established(smtpc_session *s)
     s->dane_record = rec ? strdup(rec) : NULL;
     if (!s->chain)
         s->chain = calloc(SESSION_MAX_CHAIN, sizeof *s->chain);
-    s->nchain = s->chain ? tls_conn_chain(t, s->chain, SESSION_MAX_CHAIN) : 0;
+    if ((rec && !s->dane_record) || !s->chain || tls_conn_nomem(t)) {
+        /* Without the record a DANE-verified peer would look unverified. */
+        core_tls_failed(&s->core, SMTPC_ERR_NOMEM, "out of memory");
+        return;
+    }
+    s->nchain = tls_conn_chain(t, s->chain, SESSION_MAX_CHAIN);
     const char *cbtype = NULL;
     unsigned char cb[64];
     size_t cblen = 0;

@@ -49,6 +49,7 @@ struct tls_conn {
     bool verify_failed;         /* enforced failure: handshake fails, already reported */
     bool pkix_verified;
     char *dane_record;
+    bool nomem;                 /* the DANE record or a TLSRPT detail could not be kept */
     char verr[TLS_VERR_MAX];
     /* Handshake state. */
     bool hs_done, hs_failed;
@@ -168,12 +169,21 @@ static int bio_setup(tls_conn *t)
 /* ------------------------------------------------------------------ */
 /* Reporting helpers. */
 
+/* Out of memory loses a detail (the counters are always updated) and marks
+ * the connection: a handshake that succeeds is then not used (spec: the
+ * results must be complete), one that fails keeps its own error. */
+static void report(tls_conn *t, smtpc_tlsrpt *r, int64_t success, int64_t failure,
+                   const char *type, const char *reason)
+{
+    if (tlsrpt_add(r, success, failure, &t->peer, type, reason) != 0)
+        t->nomem = true;
+}
+
 static void report_both(tls_conn *t, int64_t success, int64_t failure, const char *type,
                         const char *reason)
 {
-    /* Out of memory only loses a detail; the counters are always updated. */
-    (void)tlsrpt_add(t->rpt_rcpt, success, failure, &t->peer, type, reason);
-    (void)tlsrpt_add(t->rpt_host, success, failure, &t->peer, type, reason);
+    report(t, t->rpt_rcpt, success, failure, type, reason);
+    report(t, t->rpt_host, success, failure, type, reason);
 }
 
 static void verr_append(tls_conn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -206,8 +216,10 @@ static void dane_note_record(tls_conn *t)
         return;
     size_t cap = 16 + 2 * dlen;
     char *rec = malloc(cap);
-    if (!rec)
+    if (!rec) {
+        t->nomem = true; /* verified, but the caller must not run without the record */
         return;
+    }
     int off = snprintf(rec, cap, "%u %u %u ", u, s, m);
     for (size_t i = 0; i < dlen; i++)
         snprintf(rec + off + 2 * i, 3, "%02x", data[i]);
@@ -239,7 +251,7 @@ static bool dane_check(tls_conn *t, X509_STORE_CTX *sctx, long *x509_err)
             verr_append(t, "%s: %s", msg, X509_verify_cert_error_string(*x509_err));
         }
     }
-    (void)tlsrpt_add(t->rpt_host, 0, 0, &t->peer, "validation-failure", reason);
+    report(t, t->rpt_host, 0, 0, "validation-failure", reason);
     return false;
 }
 
@@ -271,7 +283,7 @@ static bool pkix_check(tls_conn *t, X509_STORE_CTX *sctx, long *x509_err)
         return true;
     const char *type, *reason;
     tls_verify_error_to_tlsrpt(e, &type, &reason);
-    (void)tlsrpt_add(t->rpt_rcpt, 0, 0, &t->peer, type, reason);
+    report(t, t->rpt_rcpt, 0, 0, type, reason);
     return false;
 }
 
@@ -384,6 +396,11 @@ static int ssl_dane_setup(tls_conn *t, const tls_params *p, char *err, size_t er
     SSL_dane_set_flags(t->ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
     for (size_t i = 0; i < p->ndane_names; i++) {
         char *n = p->dane_names[i] ? name_dup(p->dane_names[i]) : NULL;
+        if (p->dane_names[i] && !n) {
+            set_err(err, errlen, "out of memory");
+            errno = ENOMEM;
+            return -1;
+        }
         int ok = !n || !*n || SSL_add1_host(t->ssl, n) == 1;
         free(n);
         if (!ok) {
@@ -424,9 +441,11 @@ static int ssl_setup(tls_conn *t, const tls_params *p, char *err, size_t errlen)
 tls_conn *tls_conn_new(const tls_params *params, int fd, char *err, size_t errlen)
 {
     set_err(err, errlen, "%s", "");
+    errno = 0; /* ENOMEM on return: an allocation (ours or OpenSSL's) failed */
     tls_conn *t = calloc(1, sizeof(*t));
     if (!t) {
         set_err(err, errlen, "out of memory");
+        errno = ENOMEM;
         return NULL;
     }
     t->fd = fd;
@@ -442,14 +461,17 @@ tls_conn *tls_conn_new(const tls_params *params, int fd, char *err, size_t errle
         if (!t->name) {
             set_err(err, errlen, "out of memory");
             free(t);
+            errno = ENOMEM;
             return NULL;
         }
         t->name_is_ip = is_ip_literal(t->name);
     }
     ERR_clear_error();
     if (ctx_setup(t, params, err, errlen) != 0 || ssl_setup(t, params, err, errlen) != 0) {
+        int e = errno == ENOMEM ? ENOMEM : EINVAL;
         ERR_clear_error();
         tls_conn_free(t);
+        errno = e;
         return NULL;
     }
     return t;
@@ -692,6 +714,8 @@ const char *tls_conn_dane_record(const tls_conn *t)
 {
     return t->hs_done ? t->dane_record : NULL;
 }
+
+bool tls_conn_nomem(const tls_conn *t) { return t->nomem; }
 
 int tls_conn_channel_binding(const tls_conn *t, const char **type, unsigned char *buf,
                              size_t cap, size_t *len)

@@ -36,7 +36,8 @@ typedef struct tls_conn tls_conn;
 typedef enum { TLS_IO_OK = 0, TLS_IO_WANT_READ, TLS_IO_WANT_WRITE, TLS_IO_EOF, TLS_IO_ERR } tls_io;
 
 /* Creates the SSL_CTX and SSL on fd (non-blocking). Config errors (unreadable
- * CA file, bad key) return NULL with err filled. params is copied except peer strings. */
+ * CA file, bad key) return NULL with err filled and errno EINVAL; errno is
+ * ENOMEM when an allocation failed instead. params is copied except peer strings. */
 tls_conn *tls_conn_new(const tls_params *params, int fd, char *err, size_t errlen);
 void tls_conn_free(tls_conn *t);  /* never blocks: no close_notify wait */
 
@@ -63,6 +64,10 @@ const char *tls_conn_cipher(const tls_conn *t);
 bool tls_conn_pkix_verified(const tls_conn *t);
 /* "USAGE SELECTOR MTYPE hex" of the matched TLSA record, NULL when none. */
 const char *tls_conn_dane_record(const tls_conn *t);
+/* An allocation failed during the handshake: the matched DANE record or a
+ * TLSRPT detail was lost. The connection must not be used (a DANE-verified
+ * peer would look unverified, the TLS report would be incomplete). */
+bool tls_conn_nomem(const tls_conn *t);
 /* The certificates the server sent, leaf first: "subject | issuer | notAfter". */
 #define TLS_CHAIN_LINE 600
 size_t tls_conn_chain(const tls_conn *t, char out[][TLS_CHAIN_LINE], size_t max);

@@ -129,6 +129,7 @@ int transport_connect_start(transport *t, const char *host, uint16_t port, const
     snprintf(t->local_bind, sizeof t->local_bind, "%s", local_ip ? local_ip : "");
     int rc = getaddrinfo(host, portstr, &hints, &t->ai);
     if (rc != 0) {
+        t->err_no = rc == EAI_MEMORY ? ENOMEM : 0;
         snprintf(t->errmsg, sizeof t->errmsg, "cannot resolve %s: %s", host, gai_strerror(rc));
         t->ai = NULL;
         return -1;

@@ -29,7 +29,8 @@ void transport_close(transport *t);
 /* Takes over a connected socket. */
 int transport_attach(transport *t, int fd);
 /* Resolves host and starts connecting to its first address. Returns -1 with
- * errmsg when the name does not resolve or no address can be tried. */
+ * errmsg when the name does not resolve or no address can be tried (err_no
+ * ENOMEM when the resolver ran out of memory). */
 int transport_connect_start(transport *t, const char *host, uint16_t port, const char *local_ip);
 /* Continues a connect: TR_OK connected, TR_WANT_WRITE in progress, TR_ERR
  * every address failed. next_address moves on after a per-address timeout. */

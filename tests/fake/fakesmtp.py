@@ -14,9 +14,18 @@ Script lines (one step per line; blank lines and lines starting with '#' are ign
 ${...} placeholders are substituted, see subst()):
 
   LISTEN [host=127.0.0.1|::1] [sndbuf=N] [rcvbuf=N] [mode=closed|full]
+      [cutsend=N] [cutrecv=N] [cutmode=close|rst|stall]
                        must come first. mode=closed: nothing listens on the port
                        (connection refused); mode=full: the accept queue is kept full so
                        the client's connect never completes (connect timeout).
+                       cutsend=N: the server "dies" once it has sent N bytes of SMTP data
+                       (a write that crosses N is cut at N); cutrecv=N: once it has read N
+                       bytes from the client. Bytes are counted above TLS (the SMTP
+                       stream, decrypted after STARTTLS). cutmode=close (default): FIN
+                       right there; rst: reset; stall: go silent and keep the connection
+                       open. After the cut nothing more is sent, the script stops (later
+                       mismatches are only notes) and the client's further bytes are read
+                       and discarded until it closes (tests/hostile "kill at every byte").
   CONNECT required|optional|none
                        whether the client must connect (default required). With
                        "none" a connection is a mismatch (usage errors must not connect).
@@ -36,6 +45,12 @@ ${...} placeholders are substituted, see subst()):
   QUIET SECS           the client must send nothing (and not close) for SECS: it waits for
                        a reply (used to prove a command was NOT pipelined)
   SLEEP SECS           do nothing for SECS (client timeouts)
+  FLOOD N TEXT         send the escape-decoded TEXT N times, streamed in 64 KiB writes (a
+                       10 MB reply line, 100 000 reply lines); stops quietly when the client
+                       closes. The transcript records only the size.
+  DRIBBLE SECS TEXT    send the escape-decoded TEXT one byte at a time, SECS apart (a
+                       slow-loris server: a per-read timeout never fires); stops quietly
+                       when the client closes.
   TLS cert=NAME [chain=yes|no] [min=1.2|1.3] [max=1.1|1.2|1.3] [clientca=NAME]
       [clientcert=required|optional] [expect=ok|fail|any] [timeout=SECS]
                        server-side TLS handshake on the connection with certificate NAME
@@ -45,6 +60,9 @@ ${...} placeholders are substituted, see subst()):
                        expect=fail: the handshake must fail (the client rejects the
                        certificate); the script ends there and the client must not fall
                        back to plaintext (EHLO/HELO/MAIL/RCPT/AUTH seen afterwards: mismatch).
+                       stall=N: send only the first N bytes of the server's handshake
+                       records, then go silent (the client's handshake timeout must fire);
+                       the script ends there.
   BODY NAME            read message data up to the final "." line, un-stuff it, keep it as
                        body NAME (compared with "%% body NAME" by run.py). Lines must end
                        with CRLF; a bare CR or LF in the data is a mismatch.
@@ -317,7 +335,7 @@ _PREFIX_OPS = [("S?:", "S?"), ("S:", "S"), ("RAW:", "RAW"), ("C?~", "C?~"), ("C?
 _WORD_OPS = {"QUIT", "QUIT?", "QUIET", "SLEEP", "TIMEOUT", "TLS", "BODY", "ABSORB",
              "AUTH-PLAIN", "AUTH-LOGIN", "AUTH-CRAM", "AUTH-SCRAM", "AUTH-XOAUTH2",
              "AUTH-OAUTHBEARER", "CLOSE", "RST", "EOF", "END", "FLUSH", "LISTEN", "CONNECT",
-             "REPEAT", "ENDREPEAT"}
+             "REPEAT", "ENDREPEAT", "FLOOD", "DRIBBLE"}
 _SCRAM_MECHS = {"SCRAM-SHA-1": "sha1", "SCRAM-SHA-256": "sha256",
                 "SCRAM-SHA-1-PLUS": "sha1", "SCRAM-SHA-256-PLUS": "sha256"}
 
@@ -379,13 +397,28 @@ def parse_script(lines, first_lineno=1):
                 if steps:
                     raise ScriptError("%s: LISTEN must come first" % where)
                 listen = _kv(rest, where)
+                for k in ("cutsend", "cutrecv"):
+                    if k in listen and not listen[k].isdigit():
+                        raise ScriptError("%s: %s=N (bytes)" % (where, k))
+                if listen.get("cutmode", "close") not in ("close", "rst", "stall"):
+                    raise ScriptError("%s: cutmode=close|rst|stall" % where)
                 continue
             if op == "CONNECT":
                 if len(rest) != 1 or rest[0] not in ("required", "optional", "none"):
                     raise ScriptError("%s: CONNECT required|optional|none" % where)
                 connect = rest[0]
                 continue
-            if op in ("QUIET", "SLEEP", "TIMEOUT"):
+            if op in ("FLOOD", "DRIBBLE"):
+                parts = s.split(None, 2)
+                if len(parts) != 3:
+                    raise ScriptError("%s: %s %s TEXT" % (where, op,
+                                                           "N" if op == "FLOOD" else "SECS"))
+                num = _num(parts[1], where)
+                if op == "FLOOD" and (num != int(num) or num < 0):
+                    raise ScriptError("%s: FLOOD needs a whole count" % where)
+                steps.append(Step(op, (int(num) if op == "FLOOD" else num, parts[2]),
+                                  lineno=n))
+            elif op in ("QUIET", "SLEEP", "TIMEOUT"):
                 if len(rest) != 1:
                     raise ScriptError("%s: %s SECS" % (where, op))
                 steps.append(Step(op, _num(rest[0], where), lineno=n))
@@ -413,6 +446,10 @@ def resolve(steps, vars):
         where = "line %d" % st.lineno
         try:
             arg = subst(st.arg, vars) if isinstance(st.arg, str) else st.arg
+            if st.op in ("FLOOD", "DRIBBLE"):
+                arg = (st.arg[0], unescape(subst(st.arg[1], vars)))
+                if not arg[1]:
+                    raise ScriptError("%s needs a non-empty TEXT" % st.op)
             opts = {k: subst(v, vars) for k, v in st.opts.items()}
             if st.op.startswith("AUTH-"):
                 opts = {k: unescape(v).decode("utf-8") for k, v in opts.items()}
@@ -436,7 +473,7 @@ def resolve(steps, vars):
 
 def _check_tls_opts(o, vars, where):
     known = {"cert", "chain", "min", "max", "clientca", "clientcert", "expect", "timeout",
-             "tickets"}
+             "tickets", "stall"}
     for k in o:
         if k not in known:
             raise ScriptError("%s: unknown TLS option %r" % (where, k))
@@ -453,6 +490,8 @@ def _check_tls_opts(o, vars, where):
         raise ScriptError("%s: expect=ok|fail|any" % where)
     if o.get("clientcert", "required") not in ("required", "optional"):
         raise ScriptError("%s: clientcert=required|optional" % where)
+    if "stall" in o and not o["stall"].isdigit():
+        raise ScriptError("%s: stall=N (bytes)" % where)
 
 
 def _check_auth_opts(op, o, where):
@@ -540,6 +579,63 @@ class Conn:
         self.eof_reason = ""
         self.quiet = False
         self.tr = transcript
+        # The "server dies after N bytes" mode (LISTEN cutsend/cutrecv/cutmode).
+        self.limit_send = None
+        self.limit_recv = None
+        self.cutmode = "close"
+        self.sent = 0
+        self.received = 0
+        self.cut = False
+
+    def set_cut(self, send=None, recv=None, mode="close"):
+        self.limit_send = None if send is None else int(send)
+        self.limit_recv = None if recv is None else int(recv)
+        self.cutmode = mode
+
+    def _do_cut(self, why):
+        """The server dies here: nothing more is sent; the script sees the end."""
+        self.cut = True
+        self.eof, self.eof_reason = True, "cut"
+        self.tr.add("*", "server cut (%s): %s" % (self.cutmode, why))
+        try:
+            if self.cutmode == "close":
+                self.sock.shutdown(socket.SHUT_WR)       # FIN (no TLS close_notify)
+            elif self.cutmode == "rst":
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+                self.sock.close()
+        except OSError:
+            pass
+
+    def drain_after_cut(self, client_done, timeout):
+        """Reads and discards what the client still sends, until it closes (or gives up:
+        client_done set, timeout)."""
+        if self.cutmode == "rst":
+            return
+        try:
+            fd = socket.socket(fileno=os.dup(self.sock.fileno()))
+        except OSError:
+            return
+        n = 0
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if client_done is not None and client_done.is_set():
+                    break
+                r, _, _ = select.select([fd], [], [], 0.05)
+                if not r:
+                    continue
+                try:
+                    chunk = fd.recv(65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                n += len(chunk)
+        finally:
+            fd.close()
+        self.tr.add("*", "after the cut: discarded %d bytes, client %s" % (
+            n, "closed" if time.monotonic() < deadline else "still open"))
 
     def pending(self):
         return len(self.buf) - self.pos
@@ -555,13 +651,19 @@ class Conn:
             return True
         if timeout <= 0:
             return False
+        want = 262144
+        if self.limit_recv is not None:
+            want = min(want, self.limit_recv - self.received)
+            if want <= 0:
+                self._do_cut("read %d bytes" % self.received)
+                return True
         try:
             if not (self.tls is not None and self.tls.pending()):
                 r, _, _ = select.select([self.sock], [], [], timeout)
                 if not r:
                     return False
             self.sock.settimeout(max(timeout, 0.01))
-            data = self.sock.recv(262144)
+            data = self.sock.recv(want)
         except (socket.timeout, ssl.SSLWantReadError):
             return False
         except ssl.SSLError as e:
@@ -581,6 +683,9 @@ class Conn:
         else:
             self.tr.add("C", data)
         self.buf += data
+        self.received += len(data)
+        if self.limit_recv is not None and self.received >= self.limit_recv:
+            self._do_cut("read %d bytes" % self.received)
         return True
 
     def readline(self, timeout):
@@ -606,15 +711,27 @@ class Conn:
     def unread(self, line):
         self.buf[self.pos:self.pos] = line
 
-    def send(self, data):
-        self.tr.add("S", data)
+    def send(self, data, record=True):
+        """Sends data (cut at the LISTEN cutsend limit); returns None or an error text."""
+        if self.cut:
+            self.tr.add("*", "not sent, the connection is cut: %d bytes" % len(data))
+            return "cut"
+        whole = len(data)
+        if self.limit_send is not None and self.sent + len(data) >= self.limit_send:
+            data = data[:self.limit_send - self.sent]
+        if record:
+            self.tr.add("S", data)
         try:
             self.sock.settimeout(DEFAULT_TIMEOUT)
             self.sock.sendall(data)
-            return None
+            self.sent += len(data)
         except (OSError, ssl.SSLError) as e:
             self.tr.add("*", "send failed: %s" % e)
             return str(e)
+        if self.limit_send is not None and self.sent >= self.limit_send:
+            self._do_cut("sent %d bytes" % self.sent)
+            return None if len(data) == whole else "cut"
+        return None
 
 
 # --------------------------------------------------------------------------------------
@@ -728,6 +845,9 @@ class FakeServer:
 
     def fail(self, step, msg):
         where = ("script line %d: " % step.lineno) if step is not None else ""
+        if self.conn is not None and self.conn.cut:
+            self.note("after the cut (not a mismatch): " + where + msg)
+            return
         self.mismatches.append(where + msg)
         self.tr.add("*", "MISMATCH: " + where + msg)
 
@@ -741,6 +861,7 @@ class FakeServer:
     # -- main loop
 
     def run(self, client_done=None, accept_timeout=20.0, linger=0.3):
+        self.client_done = client_done
         try:
             self._run(client_done, accept_timeout, linger)
         except Exception as e:  # a bug in the fake itself must show, not hang the suite
@@ -801,6 +922,9 @@ class FakeServer:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.tr.add("*", "client connected from %s" % (c.getpeername()[0],))
         self.conn = Conn(c, self.tr)
+        o = self.listen_opts
+        if "cutsend" in o or "cutrecv" in o:
+            self.conn.set_cut(o.get("cutsend"), o.get("cutrecv"), o.get("cutmode", "close"))
         self._play()
         try:
             self.conn.sock.close()
@@ -825,9 +949,12 @@ class FakeServer:
             handler = getattr(self, "_op_" + step.op.replace("?", "_opt").replace(
                 "~", "_re").replace("-", "_"))
             cont = handler(step)
-            if cont is False or self.mismatches:
+            if cont is False or self.mismatches or self.conn.cut:
                 break
         self._flush()
+        if self.conn.cut:
+            self.conn.drain_after_cut(self.client_done, 120.0 if self.client_done else 30.0)
+            return
         if self.mismatches:
             self._drain(3.0)
             return
@@ -940,6 +1067,41 @@ class FakeServer:
     def _op_SLEEP(self, step):
         time.sleep(step.arg)
 
+    def _op_FLOOD(self, step):
+        count, text = step.arg
+        total = count * len(text)
+        chunk = text * max(1, 65536 // len(text))
+        sent = 0
+        self.tr.add("*", "flood: %d x %r (%d bytes)" % (count, text[:40], total))
+        while sent < total:
+            part = chunk[:total - sent]
+            if self.conn.send(part, record=False) is not None:
+                self.tr.add("*", "flood stopped after %d bytes" % sent)
+                return True
+            sent += len(part)
+        return True
+
+    def _op_DRIBBLE(self, step):
+        gap, text = step.arg
+        self.tr.add("*", "dribble: %d bytes, one every %gs" % (len(text), gap))
+        for i in range(len(text)):
+            if self.conn.send(text[i:i + 1], record=False) is not None:
+                self.tr.add("*", "dribble stopped after %d bytes" % i)
+                return True
+            if self.conn.eof or self._client_gone(gap):
+                self.tr.add("*", "dribble: the client closed after %d bytes" % (i + 1))
+                return True
+        return True
+
+    def _client_gone(self, secs):
+        """Waits secs; True when the client closed meanwhile (its data is kept)."""
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline:
+            self.conn.fill(deadline - time.monotonic())
+            if self.conn.eof:
+                return True
+        return False
+
     def _op_QUIET(self, step):
         if self.conn.pending():
             self.fail(step, "client sent %r without waiting for the reply"
@@ -1046,6 +1208,9 @@ class FakeServer:
             ctx.load_verify_locations(self.certs[o["clientca"]]["crt"])
         expect = o.get("expect", "ok")
         raw = self.conn.sock
+        if "stall" in o:
+            self._stalled_handshake(ctx, int(o["stall"]), float(o.get("timeout", 120)))
+            return False
         s = ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         s.settimeout(float(o.get("timeout", self.timeout)))
         try:
@@ -1074,6 +1239,58 @@ class FakeServer:
                       "the server (certificate %s)" % o["cert"])
             return False
         return True
+
+    def _stalled_handshake(self, ctx, limit, timeout):
+        """Runs the server side of the handshake through memory BIOs, sends only the first
+        `limit` bytes of its records, then goes silent until the client closes."""
+        sock = self.conn.sock
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_side=True)
+        self.ended = True
+        sent = got = 0
+        deadline = time.monotonic() + timeout
+        state = "stalled"
+        while time.monotonic() < deadline:
+            if self.client_done is not None and self.client_done.is_set():
+                state = "client finished"
+                break
+            done = state == "handshake complete"
+            if not done and sent < limit:
+                try:
+                    obj.do_handshake()
+                    done = True
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLError as e:
+                    state = "handshake error: %s" % e
+                    break
+            data = out.read()
+            if data and sent < limit:
+                part = data[:limit - sent]
+                try:
+                    sock.sendall(part)
+                except OSError as e:
+                    state = "send failed: %s" % e
+                    break
+                sent += len(part)
+            if done:
+                state = "handshake complete"
+            r, _, _ = select.select([sock], [], [], 0.05)
+            if not r:
+                continue
+            try:
+                chunk = sock.recv(65536)
+            except OSError as e:
+                state = "read failed: %s" % e
+                break
+            if not chunk:
+                state = "client closed"
+                break
+            got += len(chunk)
+            if sent < limit:
+                inc.write(chunk)
+        self.tr.add("*", "TLS handshake stalled after %d of the server's bytes (client sent "
+                    "%d): %s" % (sent, got, state))
 
     def _after_failed_handshake(self, step, s):
         """Reads until the client closes; plaintext SMTP commands mean a fallback."""

@@ -1,0 +1,5 @@
+CASES = []
+
+
+def run_all(cases):
+    return []
