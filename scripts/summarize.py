@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sum `meson test` results over build directories, counting TAP subtests.
 
-Usage: summarize.py [--extra-failures N] BUILDDIR...
+Usage: summarize.py [--extra-failures N] [--tap FILE]... BUILDDIR...
 Reads BUILDDIR/meson-logs/testlog.json (one JSON object per test) and
 `meson introspect --tests` (to know which tests speak TAP).  A TAP test
 counts one result per "ok"/"not ok" line ("# SKIP" -> skipped, "# TODO" ->
@@ -9,6 +9,9 @@ passed whatever its outcome); when meson judged a TAP test bad (bail-out,
 crash, timeout, wrong plan) but none of its lines failed, one more failure
 is counted.  Any other test counts once by its result.  A build directory
 without a test log (the build failed) counts as one failure.
+A --tap FILE (the fuzz step's results, fuzz/run with FUZZ_TAP) counts its
+"ok"/"not ok" lines the same way; a missing file, or fewer results than
+its plan announces, counts the missing ones as failures (at least one).
 Prints "N passed, N failed" (plus ", N skipped" when some were skipped);
 exits 1 if anything failed.
 """
@@ -80,14 +83,38 @@ def summarize(builddir):
     return p, f, s
 
 
+PLAN = re.compile(r"^1\.\.(\d+)")
+
+
+def summarize_tap_file(path):
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError:
+        return 0, 1, 0
+    p, f, s = count_tap(text, False)
+    plans = [int(m.group(1)) for m in map(PLAN.match, text.splitlines()) if m]
+    want = plans[0] if plans else 0
+    if p + f + s < max(want, 1):
+        f += max(want, 1) - (p + f + s)
+    return p, f, s
+
+
 def main(argv):
     extra = 0
-    if argv[:1] == ["--extra-failures"]:
-        extra = int(argv[1])
+    taps = []
+    while argv[:1] in (["--extra-failures"], ["--tap"]):
+        if argv[0] == "--tap":
+            taps.append(argv[1])
+        else:
+            extra = int(argv[1])
         argv = argv[2:]
     total = [0, 0, 0]
     for d in argv:
         for i, v in enumerate(summarize(d)):
+            total[i] += v
+    for t in taps:
+        for i, v in enumerate(summarize_tap_file(t)):
             total[i] += v
     total[1] += extra
     line = "%d passed, %d failed" % (total[0], total[1])

@@ -41,6 +41,15 @@ static void free_secret(char **p)
     }
 }
 
+/* A session needs its copy of the credentials only until AUTH is over (the SASL
+ * client keeps its own copy meanwhile, wiped when freed): then it drops them, so
+ * that no password or token stays in memory for the rest of the session. */
+void config_forget_secrets(smtpc_config *c)
+{
+    free_secret(&c->auth_password);
+    free_secret(&c->oauth_token);
+}
+
 void config_clear(smtpc_config *c)
 {
     free(c->ehlo_name);

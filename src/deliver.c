@@ -262,7 +262,9 @@ smtpc_delivery *deliver_with_resolver(const smtpc_deliver_config *dc, dns_resolv
         .d = d,
         .m = m,
         .probe = (flags & SMTPC_DELIVER_PROBE) != 0,
-        .tls_required_no = (flags & SMTPC_DELIVER_TLS_REQUIRED_NO) != 0,
+        /* RFC 8689 5: TLS-Required: No is ignored on a REQUIRETLS message. */
+        .tls_required_no = (flags & SMTPC_DELIVER_TLS_REQUIRED_NO) != 0 &&
+                           !(m && (m->flags & SMTPC_MSG_REQUIRETLS)),
         .requiretls = m && (m->flags & SMTPC_MSG_REQUIRETLS),
         .res = res,
     };

@@ -107,8 +107,9 @@ smtpc_delivery *deliver_with_resolver(const smtpc_deliver_config *dc, dns_resolv
 
 attempt *delivery_new_attempt(smtpc_delivery *d, const char *host);
 smtpc_tlsrpt *delivery_new_host_result(smtpc_delivery *d);
+/* Removes r when it is the newest host result (one that turned out unreported). */
+void delivery_drop_host_result(smtpc_delivery *d, smtpc_tlsrpt *r);
 void delivery_init(smtpc_delivery *d, const char *domain);
-int deliver_timeout(const smtpc_deliver_config *dc, smtpc_timeout_stage st);
 const char *dns_sec_name(dns_sec s);
 
 #endif

@@ -87,6 +87,8 @@ int smtpc_deliver_config_set_ca_file(smtpc_deliver_config *dc, const char *p)
 
 int smtpc_deliver_config_set_ehlo_name(smtpc_deliver_config *dc, const char *n)
 {
+    if (n && (!*n || !address_acceptable(n) || strchr(n, ' ')))
+        return -1; /* the same rule as smtpc_config_set_ehlo_name */
     return replace(&dc->ehlo_name, n);
 }
 
@@ -106,15 +108,6 @@ void smtpc_deliver_config_set_log(smtpc_deliver_config *dc, smtpc_log_fn fn, voi
                                   smtpc_log_level max)
 {
     dc->log = (logger){fn, ud, max};
-}
-
-/* Stage timeout: the caller's bound for every stage, else the defaults of
- * spec 12.4 scaled to the stage (connect 30 s; SMTP stages RFC 5321). */
-int deliver_timeout(const smtpc_deliver_config *dc, smtpc_timeout_stage st)
-{
-    if (dc->timeout_ms > 0)
-        return dc->timeout_ms;
-    return st == SMTPC_TIMEOUT_CONNECT ? 30000 : 0;
 }
 
 /* ---- the delivery ---- */
@@ -147,6 +140,14 @@ smtpc_tlsrpt *delivery_new_host_result(smtpc_delivery *d)
     if (r)
         d->rpt_hosts[d->nrpt_hosts++] = r;
     return r;
+}
+
+void delivery_drop_host_result(smtpc_delivery *d, smtpc_tlsrpt *r)
+{
+    if (d->nrpt_hosts > 0 && d->rpt_hosts[d->nrpt_hosts - 1] == r) {
+        smtpc_tlsrpt_free(r);
+        d->nrpt_hosts--;
+    }
 }
 
 static void free_list(char **l, size_t n)

@@ -88,6 +88,10 @@ static int not_authentic(deliver_ctx *x, const gather_host *h, attempt *a, host_
     }
     if (ips->st.err == GATHER_OK)
         return 0;
+    if (!p->rpt_host->policy_type[0]) {
+        delivery_drop_host_result(x->d, p->rpt_host); /* spec 24.10: not reported */
+        p->rpt_host = NULL;
+    }
     /* A domain without MX and without address takes no mail (permanent);
      * one MX host without address is just a host to skip. */
     fail(a, SMTPC_ERR_DNS, ips->st.permanent && !x->dest.have_mx, "looking up %s: %s", h->name,
@@ -352,7 +356,9 @@ static host_outcome transactions(deliver_ctx *x, smtpc_session *s, attempt *a)
         smtpc_send(s, bm);
         x->m->body_used = bm->body_used;
         const smtpc_error *txerr = smtpc_message_error(bm);
-        if (first && k == n && txerr && host_error(bm, txerr)) {
+        /* A missing REQUIRETLS is the host's, whatever the batch size. */
+        bool host_lacks = txerr && txerr->kind == SMTPC_ERR_REQUIRETLS;
+        if (first && txerr && (host_lacks || (k == n && host_error(bm, txerr)))) {
             err_copy(&a->err, txerr);
             if (txerr->kind == SMTPC_ERR_REQUIRETLS) {
                 a->err.code = 554; /* spec 24.16 */

@@ -79,8 +79,9 @@ struct dns_resolver {
     void *impl;
 };
 
-/* Creates the backend for cfg->mode (trust-ad and off: ldns forwarding client with the DO
- * bit set; validate: libunbound). No lookup ever goes to a resolver the user
+/* Creates the backend for cfg->mode (trust-ad: ldns forwarding client asking
+ * for DNSSEC with the DO and AD bits; off: the same without them; validate:
+ * libunbound). No lookup ever goes to a resolver the user
  * did not configure. Returns NULL with err filled on bad configuration. */
 dns_resolver *dns_resolver_new(const dns_config *cfg, char *err, size_t errlen);
 void dns_resolver_free(dns_resolver *r);

@@ -40,6 +40,7 @@ struct smtpc_config {
 
 int config_copy(smtpc_config *dst, const smtpc_config *src);
 void config_clear(smtpc_config *c);
+void config_forget_secrets(smtpc_config *c);
 int config_timeout(const smtpc_config *c, smtpc_timeout_stage st);
 
 struct smtpc_message {

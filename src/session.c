@@ -394,6 +394,8 @@ static smtpc_status finish_op(smtpc_session *s, core_event ev)
     session_op op = s->op;
     s->op = OP_NONE;
     s->deadline_ms = -1;
+    if (op == OP_OPEN) /* AUTH, if any, is over: the credentials are not needed again */
+        config_forget_secrets(&s->cfg);
     if (op == OP_QUIT || s->core.botched) {
         transport_close(&s->tr);
         if (op == OP_QUIT)

@@ -155,6 +155,14 @@ tr_status transport_connect_step(transport *t)
     socklen_t sl = sizeof soerr;
     if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
         soerr = errno;
+    if (soerr == ECONNRESET) {
+        /* Connected, then reset before we looked (a refusal is ECONNREFUSED):
+         * a lost connection, not a failed connect. Reading SO_ERROR cleared the
+         * error, so the first read returns what arrived, then the end (io). */
+        t->connecting = false;
+        socket_connected(t);
+        return TR_OK;
+    }
     if (soerr == 0) {
         struct sockaddr_storage ss;
         sl = sizeof ss;

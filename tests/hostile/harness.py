@@ -39,6 +39,10 @@ class Fail(Exception):
     pass
 
 
+class Skip(Exception):
+    """The case cannot run here (TAP # SKIP with the reason)."""
+
+
 def check(cond, what):
     if not cond:
         raise Fail(what)
@@ -123,7 +127,23 @@ class Run:
 TIME = "/usr/bin/time"       # GNU time: the peak RSS of smtpc alone (%M)
 
 
-def run_smtpc(args, stdin=b"", timeout=60.0, env=None, cwd=None):
+def child_pid(pid, timeout=5.0):
+    """The first child of pid (smtpc under GNU time), or pid itself without time."""
+    deadline = time.monotonic() + timeout
+    path = "/proc/%d/task/%d/children" % (pid, pid)
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                kids = f.read().split()
+        except OSError:
+            return None
+        if kids:
+            return int(kids[0])
+        time.sleep(0.005)
+    return None
+
+
+def run_smtpc(args, stdin=b"", timeout=60.0, env=None, cwd=None, spy=None):
     """Runs smtpc ARGS; returns a Run with smtpc's own peak RSS in KiB.
 
     The peak comes from GNU time (%M: the rusage of the process it forks and execs).
@@ -145,6 +165,12 @@ def run_smtpc(args, stdin=b"", timeout=60.0, env=None, cwd=None):
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdin=fi, stdout=fo, stderr=fe, env=e, cwd=d,
                              start_new_session=True)
+        spy_thread = None
+        if spy is not None:
+            # spy(pid of smtpc) runs beside it (e.g. reads its memory while it waits).
+            target = child_pid(p.pid) if timed else p.pid
+            spy_thread = threading.Thread(target=spy, args=(target,), daemon=True)
+            spy_thread.start()
         killed = False
         deadline = t0 + timeout
         while True:
@@ -156,6 +182,8 @@ def run_smtpc(args, stdin=b"", timeout=60.0, env=None, cwd=None):
                 os.killpg(p.pid, signal.SIGKILL)   # time and smtpc: their own group
             time.sleep(0.005)
         elapsed = time.monotonic() - t0
+        if spy_thread is not None:
+            spy_thread.join(30)
         rc = os.waitstatus_to_exitcode(status)
         maxrss, exact = ru.ru_maxrss, False
         if timed:
@@ -206,7 +234,8 @@ def send_args(tls="none", rcpts=("rcpt@example.net",), extra=(), timeout=None,
     return a + list(extra)
 
 
-def session(script, args, files=None, stdin=b"", timeout=60.0, env=None, name="case"):
+def session(script, args, files=None, stdin=b"", timeout=60.0, env=None, name="case",
+            spy=None):
     """Plays `script` (fakesmtp steps, one per line) against `smtpc ARGS`.
     files: {name: bytes} written to the case's directory (${file:NAME}); "msg" defaults
     to MESSAGE. Returns the Run (with .srv: the FakeServer)."""
@@ -232,7 +261,7 @@ def session(script, args, files=None, stdin=b"", timeout=60.0, env=None, name="c
     th = threading.Thread(target=srv.run, args=(done,), daemon=True)
     th.start()
     try:
-        r = run_smtpc(argv, stdin=stdin, timeout=timeout, env=envs, cwd=d)
+        r = run_smtpc(argv, stdin=stdin, timeout=timeout, env=envs, cwd=d, spy=spy)
     finally:
         done.set()
         th.join(130)
@@ -290,13 +319,14 @@ def baseline_rss():
 RSS_GROWTH_KB = 8 * 1024
 
 
-def rss_small(r, limit_kb=RSS_LIMIT_KB):
+def rss_small(r, limit_kb=RSS_LIMIT_KB, base=None):
     """Bounded memory: below limit_kb (50 MB) and at most RSS_GROWTH_KB above an ordinary
-    session's peak. Under AddressSanitizer only the growth is checked (its shadow memory
-    inflates every figure)."""
+    run's peak (base; default: an ordinary `send` session's). Under AddressSanitizer only
+    the growth is checked (its shadow memory inflates every figure)."""
     if not getattr(r, "maxrss_exact", False):
         return
-    base = baseline_rss()
+    if base is None:
+        base = baseline_rss()
     grow = r.maxrss_kb - base
     check(grow <= RSS_GROWTH_KB, "peak RSS %d KiB, %d KiB above an ordinary session's (%d KiB)"
           "; allowed %d KiB more\n%s" % (r.maxrss_kb, grow, base, RSS_GROWTH_KB,

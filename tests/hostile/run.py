@@ -57,6 +57,8 @@ def run_one(name, fn):
     try:
         detail = fn()
         return True, detail, time.monotonic() - t
+    except harness.Skip as e:
+        return None, str(e), time.monotonic() - t
     except Fail as e:
         return False, str(e), time.monotonic() - t
     except Exception:  # noqa: BLE001 - a bug in a case fails that case

@@ -22,6 +22,10 @@ only (checked after start):
                    so a test can tell which MX got a message.
   127.0.10.80:443  nginx: https://mta-sts.<domain>/.well-known/mta-sts.txt
                    (certificate from the test CA).
+  127.0.10.81:443  a hostile MTA-STS policy host (`lab.py hostile-https`, for
+                   tests/hostile): per Host, a redirect, a 1 GB body, an
+                   endless body, an answer that never comes, a TLS handshake
+                   that never completes (see HOSTILE_STS).
   127.0.10.99      nothing listens (the dead MX of fallback.test).
   127.0.9.1:25     a listener with a full accept queue: connections hang (the
                    first address of happy-mx.test, whose second is an MX).
@@ -104,6 +108,22 @@ STS = {
     "downgrade.sts.test": ("20261130d", "enforce", ["mx-notls.sts.test"]),
 }
 
+# MTA-STS domains whose policy host is hostile (127.0.10.81, hostile_https()):
+# domain -> (policy id, behaviour). Their MX is mx-sts.sts.test, which offers
+# STARTTLS with a certificate from the test CA.
+HOSTILE_HTTPS_IP = "127.0.10.81"
+HOSTILE_STS = {
+    "redirect.sts.test": ("20261201r", "redirect"),   # 301 to enforce.sts.test's policy
+    "huge.sts.test": ("20261201h", "huge"),           # 200, Content-Length 1 GB
+    "endless.sts.test": ("20261201e", "endless"),     # 200, no length, never ends
+    "hang.sts.test": ("20261201g", "hang"),           # reads the request, never answers
+    "hangtls.sts.test": ("20261201t", "hangtls"),     # TLS handshake never completes
+}
+# The valid enforce policy the hostile bodies start with (a client that cuts a
+# 1 GB body at 64 KiB and parses the rest would take it for a policy).
+HOSTILE_POLICY = (b"version: STSv1\r\nmode: enforce\r\nmx: mx-sts.sts.test\r\n"
+                  b"max_age: 86400\r\n")
+
 TLSRPT = {
     "ee.dane.test": "v=TLSRPTv1; rua=mailto:tlsrpt@dane.test",
     "enforce.sts.test": "v=TLSRPTv1; rua=mailto:tlsrpt@sts.test,https://tlsrpt.sts.test/v1",
@@ -130,6 +150,13 @@ DOMAINS = {
     "fallback.test": "MX 10 dead.test (nothing listens), MX 20 mx2.test",
     "plain.test": "MX mx1.test in a signed zone, no TLSA, no MTA-STS",
     "happy.test": "MX happy-mx.test: A 127.0.9.1 (connect hangs) and A of mx2",
+    "bogustlsa.dane.test": "MX mx-bt.dane.test (secure A of mx1), its TLSA name a CNAME "
+                           "into the bogus zone",
+    "redirect.sts.test": "MTA-STS policy host answers 301 (hostile HTTPS)",
+    "huge.sts.test": "MTA-STS policy host sends 1 GB (hostile HTTPS)",
+    "endless.sts.test": "MTA-STS policy host sends a body without end (hostile HTTPS)",
+    "hang.sts.test": "MTA-STS policy host never answers (hostile HTTPS)",
+    "hangtls.sts.test": "MTA-STS policy host never completes TLS (hostile HTTPS)",
 }
 
 
@@ -389,6 +416,9 @@ def zone_texts(tlsa):
         name = host + ".dane.test"
         t += "%s MX 10 %s.\n" % (dom, name) + a(name) + tlsa_rrs(name)
     t += "bogushost MX 10 mx.bogus.test.\n" + rpt("ee.dane.test")
+    # TLSA lookup that ends in the bogus zone (the host's A record is secure).
+    t += ("bogustlsa MX 10 mx-bt.dane.test.\nmx-bt A %s\n"
+          "_25._tcp.mx-bt CNAME _25._tcp.mx.bogus.test.\n" % MX["mx1"]["ip"])
     z["dane.test."] = t
 
     t = soa("sts.test.") + a("mx-sts.sts.test") + a("mx-notls.sts.test")
@@ -396,11 +426,16 @@ def zone_texts(tlsa):
         host = "mx-notls.sts.test" if dom in ("testing.sts.test", "downgrade.sts.test") \
             else "mx-sts.sts.test"
         t += "%s. MX 10 %s.\n" % (dom, host) + sts(dom) + rpt(dom)
+    for dom, (pid, _) in HOSTILE_STS.items():
+        t += ('%s. MX 10 mx-sts.sts.test.\n_mta-sts.%s. TXT "v=STSv1; id=%s"\n'
+              "mta-sts.%s. A %s\n" % (dom, dom, pid, dom, HOSTILE_HTTPS_IP))
     z["sts.test."] = t
 
     z["insecure.test."] = (soa("insecure.test.") + "tlsa MX 10 mx.insecure.test.\n" +
                            a("mx.insecure.test") + tlsa_rrs("mx.insecure.test"))
-    z["bogus.test."] = soa("bogus.test.") + "@ MX 10 mx.bogus.test.\n" + a("mx.bogus.test")
+    z["bogus.test."] = (soa("bogus.test.") + "@ MX 10 mx.bogus.test.\n" + a("mx.bogus.test") +
+                        "".join("_25._tcp.mx TLSA %s\n" % r
+                                for r in tlsa.get("mx-bt.dane.test", [])))
     return z
 
 
@@ -601,7 +636,7 @@ class Lab:
     # -- start
 
     def listen_addrs(self):
-        addrs = [(KNOT_IP, 53), (UNBOUND_IP, 53), (HTTPS_IP, 443)]
+        addrs = [(KNOT_IP, 53), (UNBOUND_IP, 53), (HTTPS_IP, 443), (HOSTILE_HTTPS_IP, 443)]
         return addrs + [(m["ip"], p) for m in MX.values() for p in m.get("ports", [25])]
 
     def start(self, wait_busy=0.0):
@@ -651,6 +686,9 @@ class Lab:
         self._spawn("blackhole", [sys.executable, os.path.abspath(__file__), "blackhole",
                                   BLACKHOLE_IP, "25"])
         self._wait_blackhole()
+        self._spawn("hostile-https", [sys.executable, os.path.abspath(__file__),
+                                      "hostile-https", HOSTILE_HTTPS_IP, "443",
+                                      certs["hostile-https"][2]])
         missing = wait_ports(self.listen_addrs() +
                              [("127.0.0.1", m["capture_port"]) for m in self.state["mx"].values()])
         if missing:
@@ -694,6 +732,9 @@ class Lab:
                 certs[tag] = make_selfsigned(d, tag, "unrelated-name.invalid")
         certs["https"] = make_cert(d, "https", ["mta-sts." + dom for dom in STS],
                                    ca_key, ca_crt)
+        certs["hostile-https"] = make_cert(d, "hostile-https",
+                                           ["mta-sts." + dom for dom in HOSTILE_STS],
+                                           ca_key, ca_crt)
         # A key no server uses, for TLSA records that must not match.
         other = os.path.join(d, "unused.key")
         run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
@@ -708,6 +749,10 @@ class Lab:
             "mx-ss.dane.test": ["3 1 1 " + spki_sha256(certs["ss"][0])],
             "mx-notls.dane.test": ["3 1 1 " + wrong],
             "mx.insecure.test": ["3 1 1 " + wrong],
+            # Served under _25._tcp.mx.bogus.test (bogus), reached by a CNAME; it
+            # matches mx1's key, so only a client that ignored the bogus status
+            # (and did DANE with it, or no DANE at all) would deliver.
+            "mx-bt.dane.test": ["3 1 1 " + spki_sha256(certs["mx1"][0])],
         }
         return certs
 
@@ -918,7 +963,7 @@ class Lab:
         session: nginx workers), and Postfix processes whose MAIL_CONFIG is one
         of our config directories."""
         tokens = {"knotd": "knot.conf", "unbound": "unbound.conf", "nginx": "nginx.conf",
-                  "blackhole": "lab.py"}
+                  "blackhole": "lab.py", "hostile-https": "lab.py"}
         sessions = set()
         for name, pid in self.state.get("pids", {}).items():
             token = tokens.get(name, "capture.py")
@@ -1212,6 +1257,77 @@ def blackhole(ip, port):
     signal.sigwait([signal.SIGTERM, signal.SIGINT])
 
 
+def hostile_https(ip, port, chain):
+    """A hostile MTA-STS policy host: TLS with a certificate from the test CA for
+    every mta-sts.<HOSTILE_STS domain>, then per Host header what HOSTILE_STS
+    says. One thread per connection; nothing is kept."""
+    import threading
+    by_sni = {"mta-sts." + d: b for d, (_, b) in HOSTILE_STS.items()}
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(chain)
+
+    def sni(sock, name, _ctx):
+        if by_sni.get(name) == "hangtls":
+            time.sleep(60)       # the client's handshake timeout fires first
+            return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+        return None
+    ctx.sni_callback = sni
+
+    def stream(t, head, prefix, total):
+        t.sendall(head + prefix)
+        sent = len(prefix)
+        pad = b"mx: pad.example\r\n" * 4096
+        while total is None or sent < total:
+            chunk = pad if total is None else pad[:total - sent]
+            t.sendall(chunk)
+            sent += len(chunk)
+
+    def serve(raw):
+        try:
+            raw.settimeout(120)
+            with ctx.wrap_socket(raw, server_side=True) as t:
+                req = b""
+                while b"\r\n\r\n" not in req and len(req) < 65536:
+                    chunk = t.recv(4096)
+                    if not chunk:
+                        return
+                    req += chunk
+                host = ""
+                for ln in req.split(b"\r\n")[1:]:
+                    if ln.lower().startswith(b"host:"):
+                        host = ln[5:].strip().decode(errors="replace").split(":")[0]
+                what = by_sni.get(host.lower())
+                if what == "redirect":
+                    t.sendall(b"HTTP/1.1 301 Moved Permanently\r\nLocation: "
+                              b"https://mta-sts.enforce.sts.test/.well-known/mta-sts.txt\r\n"
+                              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                elif what == "huge":
+                    stream(t, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                              b"Content-Length: 1073741824\r\nConnection: close\r\n\r\n",
+                           HOSTILE_POLICY, 1 << 30)
+                elif what == "endless":
+                    stream(t, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                              b"Connection: close\r\n\r\n", HOSTILE_POLICY, None)
+                elif what == "hang":
+                    t.recv(1)    # until the client gives up and closes
+                else:
+                    t.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                              b"Connection: close\r\n\r\n")
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            raw.close()
+
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((ip, port))
+    srv.listen(16)
+    print("ready", flush=True)
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+
 def load(directory=None):
     if directory is None:
         with open(CURRENT) as f:
@@ -1234,7 +1350,14 @@ def main():
     p = sub.add_parser("blackhole", help="(internal) the hanging listener")
     p.add_argument("ip")
     p.add_argument("port", type=int)
+    p = sub.add_parser("hostile-https", help="(internal) the hostile MTA-STS policy host")
+    p.add_argument("ip")
+    p.add_argument("port", type=int)
+    p.add_argument("chain")
     a = ap.parse_args()
+    if a.cmd == "hostile-https":
+        hostile_https(a.ip, a.port, a.chain)
+        return 0
     if a.cmd == "blackhole":
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])
         blackhole(a.ip, a.port)

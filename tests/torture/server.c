@@ -269,7 +269,7 @@ static void hmac256(const void *key, size_t klen, const void *d, size_t dlen, un
 }
 
 /* Reads the next client response of an exchange; "*" cancels (RFC 4954 4). */
-static int auth_response(server *s, conn *c, char *out, size_t cap)
+static int auth_response(conn *c, char *out, size_t cap)
 {
     if (conn_line(c, out, cap) < 0)
         return -1;
@@ -277,7 +277,6 @@ static int auth_response(server *s, conn *c, char *out, size_t cap)
         conn_send(c, "501 5.7.0 authentication cancelled");
         return -1;
     }
-    (void)s;
     return 0;
 }
 
@@ -313,7 +312,29 @@ static bool scram_client_first(const char *msg, char *gs2, char *bare, char *cno
     return true;
 }
 
-static bool scram(server *s, conn *c, const char *initial)
+/* The c= attribute the client must send: base64(gs2 header [tls-exporter
+ * data]), RFC 5802 7 and RFC 9266 for "p=tls-exporter". */
+static bool scram_cbind(conn *c, const char *mech, const char *gs2, char *out)
+{
+    unsigned char buf[128];
+    size_t glen = strlen(gs2), len = glen;
+    bool plus = strstr(mech, "-PLUS") != NULL;
+    if (plus != (strncmp(gs2, "p=", 2) == 0) || glen > 64)
+        return false;
+    memcpy(buf, gs2, glen);
+    if (plus) {
+        static const char label[] = "EXPORTER-Channel-Binding";
+        if (strcmp(gs2, "p=tls-exporter,,") != 0 || !c->ssl ||
+            SSL_export_keying_material(c->ssl, buf + glen, 32, label, sizeof label - 1, NULL, 0,
+                                       1) != 1)
+            return false;
+        len += 32;
+    }
+    b64enc(buf, len, out);
+    return true;
+}
+
+static bool scram(server *s, conn *c, const char *mech, const char *initial)
 {
     char line[LINE_MAX_LEN], msg[2048], gs2[64], bare[512], cnonce[200], sfirst[512];
     char b64[2048], without[1024], auth[4096];
@@ -331,7 +352,7 @@ static bool scram(server *s, conn *c, const char *initial)
     snprintf(sfirst, sizeof sfirst, "r=%s%s,s=%s,i=%d", cnonce, snonce, salt64, SCRAM_ITER);
     b64enc((const unsigned char *)sfirst, strlen(sfirst), b64);
     conn_send(c, "334 %s", b64);
-    if (auth_response(s, c, line, sizeof line) != 0)
+    if (auth_response(c, line, sizeof line) != 0)
         return false;
     n = b64dec(line, raw, sizeof raw - 1);
     if (n < 0)
@@ -343,9 +364,9 @@ static bool scram(server *s, conn *c, const char *initial)
     if (!p || b64dec(p + 3, proof, sizeof proof) != 32)
         return anomaly(s, "SCRAM: bad client-final %s", msg), false;
     snprintf(without, sizeof without, "%.*s", (int)(p - msg), msg);
-    b64enc((const unsigned char *)gs2, strlen(gs2), b64);
-    if (strncmp(without, "c=", 2) != 0 || strncmp(without + 2, b64, strlen(b64)) != 0)
-        return anomaly(s, "SCRAM: channel binding attribute %s", without), false;
+    if (!scram_cbind(c, mech, gs2, b64) || strncmp(without, "c=", 2) != 0 ||
+        strncmp(without + 2, b64, strlen(b64)) != 0 || without[2 + strlen(b64)] != ',')
+        return anomaly(s, "SCRAM: channel binding: %s with %s", mech, without), false;
     snprintf(auth, sizeof auth, "%s,%s,%s", bare, sfirst, without);
     if (!scram_verify(s, auth, proof, sig))
         return anomaly(s, "SCRAM: client proof does not verify"), false;
@@ -354,7 +375,7 @@ static bool scram(server *s, conn *c, const char *initial)
     snprintf(v, sizeof v, "v=%s", b64);
     b64enc((const unsigned char *)v, strlen(v), b64);
     conn_send(c, "334 %s", b64);
-    if (auth_response(s, c, line, sizeof line) != 0)
+    if (auth_response(c, line, sizeof line) != 0)
         return false;
     if (line[0] != '\0')
         return anomaly(s, "SCRAM: final client response not empty"), false;
@@ -371,10 +392,34 @@ static bool plain(server *s, const char *initial)
     return true;
 }
 
+/* RFC 2195: "user hex(HMAC-MD5(password, challenge))". */
+static bool cram(server *s, conn *c)
+{
+    char line[LINE_MAX_LEN], b64[128], want[128];
+    unsigned char raw[512], md[16];
+    unsigned int mdlen = 0;
+    b64enc((const unsigned char *)SRV_CRAM_CHALLENGE, strlen(SRV_CRAM_CHALLENGE), b64);
+    conn_send(c, "334 %s", b64);
+    if (auth_response(c, line, sizeof line) != 0)
+        return false;
+    int n = b64dec(line, raw, sizeof raw - 1);
+    if (n < 0)
+        return anomaly(s, "CRAM-MD5: bad base64"), false;
+    raw[n] = '\0';
+    HMAC(EVP_md5(), SRV_PASS, (int)strlen(SRV_PASS), (const unsigned char *)SRV_CRAM_CHALLENGE,
+         strlen(SRV_CRAM_CHALLENGE), md, &mdlen);
+    int off = snprintf(want, sizeof want, "%s ", SRV_USER);
+    for (unsigned i = 0; i < mdlen; i++)
+        off += snprintf(want + off, sizeof want - (size_t)off, "%02x", md[i]);
+    if (strcmp((char *)raw, want) != 0)
+        return anomaly(s, "CRAM-MD5: wrong response %s", (char *)raw), false;
+    return true;
+}
+
 static void on_auth(server *s, conn *c, srv_kind kind, const char *args)
 {
     char mech[32] = "", initial[LINE_MAX_LEN] = "";
-    bool offered = kind == SRV_PIPELINING || kind == SRV_PLAIN;
+    bool offered = kind == SRV_PIPELINING || kind == SRV_PLAIN || kind == SRV_IMPLICIT;
     if (sscanf(args, "%31s %4095s", mech, initial) < 1 || !s->cur.tls || s->cur.mech[0] ||
         !offered) {
         conn_send(c, "503 5.5.1 bad sequence");
@@ -382,10 +427,12 @@ static void on_auth(server *s, conn *c, srv_kind kind, const char *args)
         return;
     }
     bool ok;
-    if (strcmp(mech, "SCRAM-SHA-256") == 0)
-        ok = scram(s, c, initial);
+    if (strcmp(mech, "SCRAM-SHA-256") == 0 || strcmp(mech, "SCRAM-SHA-256-PLUS") == 0)
+        ok = scram(s, c, mech, initial);
     else if (strcmp(mech, "PLAIN") == 0)
         ok = plain(s, initial);
+    else if (strcmp(mech, "CRAM-MD5") == 0 && !initial[0])
+        ok = cram(s, c);
     else
         return (void)conn_send(c, "504 5.5.4 unrecognized mechanism");
     if (!ok) {
@@ -415,19 +462,33 @@ static void on_ehlo(server *s, conn *c, srv_kind kind)
     }
     if (kind == SRV_NOAUTH)
         conn_send(c, "250-mx.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES");
+    else if (kind == SRV_IMPLICIT)
+        conn_send(c, "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+                     "250-AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256\r\n250 ENHANCEDSTATUSCODES");
     else if (kind == SRV_PIPELINING)
         conn_send(c, "250-mx.test greets you again\r\n250-PIPELINING\r\n"
                      "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-SIZE 10000000\r\n"
                      "250-AUTH SCRAM-SHA-256 PLAIN\r\n250-LIMITS RCPTMAX=100 MAILMAX=10\r\n"
                      "250 SMTPUTF8");
     else
-        conn_send(c, "250-mx.test\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n"
+        conn_send(c, "250-mx.test\r\n250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN CRAM-MD5\r\n"
                      "250-AUTH=PLAIN LOGIN\r\n250 HELP");
+}
+
+static void tls_accept(server *s, conn *c)
+{
+    c->ssl = SSL_new(s->tls);
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_accept(c->ssl) != 1) {
+        c->dead = true;
+        ERR_clear_error();
+        return;
+    }
+    s->cur.tls = true;
 }
 
 static void on_starttls(server *s, conn *c, srv_kind kind)
 {
-    if (kind == SRV_NOTLS) {
+    if (kind == SRV_NOTLS || kind == SRV_IMPLICIT) {
         anomaly(s, "STARTTLS sent although not offered");
         return (void)conn_send(c, "502 5.5.1 not implemented");
     }
@@ -439,13 +500,7 @@ static void on_starttls(server *s, conn *c, srv_kind kind)
         c->dead = true;
         return;
     }
-    c->ssl = SSL_new(s->tls);
-    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || SSL_accept(c->ssl) != 1) {
-        c->dead = true;
-        ERR_clear_error();
-        return;
-    }
-    s->cur.tls = true;
+    tls_accept(s, c);
 }
 
 typedef struct tx {
@@ -512,7 +567,7 @@ static void on_rcpt(conn *c, tx *t, const char *arg)
 
 static void on_mail(server *s, conn *c, srv_kind kind, tx *t, const char *arg)
 {
-    bool need_tls = kind != SRV_NOTLS, need_auth = kind == SRV_PIPELINING || kind == SRV_PLAIN;
+    bool need_tls = kind != SRV_NOTLS, need_auth = kind != SRV_NOTLS && kind != SRV_NOAUTH;
     if ((need_tls && !s->cur.tls) || (need_auth && !s->cur.mech[0])) {
         anomaly(s, "MAIL before TLS and AUTH");
         return (void)conn_send(c, "530 5.7.0 authentication required");
@@ -569,6 +624,8 @@ static void serve(server *s, int fd, srv_kind kind)
     c->fd = fd;
     tx t = {0};
     char line[LINE_MAX_LEN];
+    if (kind == SRV_IMPLICIT)
+        tls_accept(s, c);
     conn_send(c, "220 mx.test ESMTP torture server");
     while (conn_line(c, line, sizeof line) >= 0 && command(s, c, kind, &t, line))
         ;
@@ -649,6 +706,7 @@ server *server_start(void)
                           EVP_sha256(), 32, s->salted) != 1 ||
         listen_on(s, SRV_PIPELINING) != 0 || listen_on(s, SRV_PLAIN) != 0 ||
         listen_on(s, SRV_NOAUTH) != 0 || listen_on(s, SRV_NOTLS) != 0 ||
+        listen_on(s, SRV_IMPLICIT) != 0 ||
         pipe(s->stop_pipe) != 0 || pthread_create(&s->thread, NULL, server_main, s) != 0) {
         fprintf(stderr, "torture: cannot start the server: %s\n", strerror(errno));
         ERR_print_errors_fp(stderr);

@@ -11,6 +11,7 @@
 
 #define SRV_USER "user"
 #define SRV_PASS "pencil"
+#define SRV_CRAM_CHALLENGE "<1896.697170952@mx.test>" /* RFC 2195 2 */
 #define SRV_REJECT "bad@example.net" /* RCPT answered 550 5.1.1 */
 #define SRV_MAX_RCPT 8
 #define SRV_BODY_MAX 8192
@@ -21,6 +22,7 @@ typedef enum {
     SRV_PLAIN,          /* STARTTLS; no PIPELINING, AUTH PLAIN LOGIN; AUTH required */
     SRV_NOAUTH,         /* STARTTLS required, no AUTH */
     SRV_NOTLS,          /* neither STARTTLS nor AUTH */
+    SRV_IMPLICIT,       /* implicit TLS; AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-256; AUTH required */
     SRV__COUNT
 } srv_kind;
 

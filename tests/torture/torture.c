@@ -1,14 +1,18 @@
 /* Allocation-failure ("torture") test.
  *
- * One iteration runs four whole sessions against the in-process server
- * (server.c), each connect, EHLO, a 3-recipient message and QUIT:
+ * One iteration runs six whole sessions against the in-process server
+ * (server.c), each connect, greeting, EHLO, a 3-recipient message and QUIT:
  *   1. STARTTLS verified against a CA made at start-up, AUTH SCRAM-SHA-256,
  *      pipelining;
  *   2. the same with AUTH PLAIN, no pipelining, a rejected recipient, the
  *      body from a read callback, RSET;
- *   3. STARTTLS verified by DANE-EE while PKIX fails (no trusted CA, not
- *      enforced: a TLSRPT detail), no AUTH;
- *   4. opportunistic TLS against a server without STARTTLS (a TLSRPT detail).
+ *   3. a socket of ours handed over with smtpc_attach_fd, STARTTLS verified
+ *      by DANE-EE while PKIX fails (no trusted CA, not enforced: a TLSRPT
+ *      detail), no AUTH;
+ *   4. opportunistic TLS against a server without STARTTLS (a TLSRPT detail);
+ *   5. implicit TLS, AUTH "auto" choosing SCRAM-SHA-256-PLUS (tls-exporter
+ *      channel binding), the message sent twice;
+ *   6. STARTTLS, AUTH CRAM-MD5.
  * Iteration N makes the N-th allocation of the library fail
  * (alloc.c), for N = 1, 2, ... until an iteration makes fewer than N
  * allocations and so runs clean; then the same again with every allocation
@@ -17,7 +21,7 @@
  * returns -1 or NULL, its error has kind nomem, a message, and is not
  * permanent; no recipient result says both or neither; nothing the library
  * allocated is left (leak check per iteration, LeakSanitizer at exit under
- * ASan); no hang (client timeouts, and a watchdog).
+ * ASan), no file descriptor either; no hang (client timeouts, and a watchdog).
  *
  *     torture [-v] [-n N] [-p|-o] [-l]
  *       -n N  run only iteration N (with -p: persistent), verbose
@@ -25,6 +29,7 @@
  *       -l    lenient: accept any clean error kind, not only nomem
  *       -v    print every iteration
  */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -44,7 +49,9 @@
 #define TIMEOUT_MS 5000
 #define WATCHDOG_S 60
 #define MAX_REPORTS 25
-#define SLOW_MS 1000 /* an iteration this slow waited for a timeout somewhere */
+/* An iteration this slow waited for a client timeout somewhere: a hang
+ * that a timeout ended. Far above a loaded ASan run (~50 ms). */
+#define SLOW_MS (TIMEOUT_MS - 1000)
 
 typedef enum { RES_OK = 0, RES_FAILED, RES_BAD } result;
 
@@ -53,23 +60,35 @@ typedef struct scenario {
     srv_kind kind;
     smtpc_tls_mode tls;
     const char *mech;   /* NULL: no AUTH */
+    const char *want_mech; /* what the server must see ("auto" chooses) */
     bool dane;          /* DANE-EE record; PKIX (no trusted CA) fails, not enforced */
     bool reader;        /* body from a read callback, else from memory */
     const char *tls_name; /* NULL: the certificate is checked for the IP */
     bool local_address; /* bind to 127.0.0.1 before connecting */
+    bool attach;        /* connect a socket ourselves, smtpc_attach_fd */
     bool reset;         /* RSET after the message */
+    int messages;       /* how many times the message is sent */
     const char *rcpts[3];
 } scenario;
 
 static const scenario scenarios[] = {
-    {"scram+pipelining", SRV_PIPELINING, SMTPC_TLS_STARTTLS, "SCRAM-SHA-256", false, false,
-     "localhost", false, false, {"a@example.net", "b@example.net", "c@example.net"}},
-    {"plain", SRV_PLAIN, SMTPC_TLS_STARTTLS, "PLAIN", false, true, NULL, true, true,
-     {"d@example.net", SRV_REJECT, "e@example.net"}},
-    {"dane", SRV_NOAUTH, SMTPC_TLS_STARTTLS, NULL, true, false, "mx.test", false, false,
-     {"f@example.net", "g@example.net", "h@example.net"}},
-    {"opportunistic", SRV_NOTLS, SMTPC_TLS_OPPORTUNISTIC, NULL, false, true, NULL, false,
-     false, {"i@example.net", "j@example.net", "k@example.net"}},
+    {.name = "scram+pipelining", .kind = SRV_PIPELINING, .tls = SMTPC_TLS_STARTTLS,
+     .mech = "SCRAM-SHA-256", .want_mech = "SCRAM-SHA-256", .tls_name = "localhost",
+     .messages = 1, .rcpts = {"a@example.net", "b@example.net", "c@example.net"}},
+    {.name = "plain", .kind = SRV_PLAIN, .tls = SMTPC_TLS_STARTTLS, .mech = "PLAIN",
+     .want_mech = "PLAIN", .reader = true, .local_address = true, .reset = true,
+     .messages = 1, .rcpts = {"d@example.net", SRV_REJECT, "e@example.net"}},
+    {.name = "dane", .kind = SRV_NOAUTH, .tls = SMTPC_TLS_STARTTLS, .dane = true,
+     .tls_name = "mx.test", .attach = true, .messages = 1,
+     .rcpts = {"f@example.net", "g@example.net", "h@example.net"}},
+    {.name = "opportunistic", .kind = SRV_NOTLS, .tls = SMTPC_TLS_OPPORTUNISTIC,
+     .reader = true, .messages = 1, .rcpts = {"i@example.net", "j@example.net", "k@example.net"}},
+    {.name = "implicit+scram-plus", .kind = SRV_IMPLICIT, .tls = SMTPC_TLS_IMMEDIATE,
+     .mech = "auto", .want_mech = "SCRAM-SHA-256-PLUS", .tls_name = "localhost",
+     .messages = 2, .rcpts = {"l@example.net", "m@example.net", "n@example.net"}},
+    {.name = "cram-md5", .kind = SRV_PLAIN, .tls = SMTPC_TLS_STARTTLS, .mech = "CRAM-MD5",
+     .want_mech = "CRAM-MD5", .tls_name = "localhost", .messages = 1,
+     .rcpts = {"o@example.net", "p@example.net", SRV_REJECT}},
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
@@ -88,7 +107,9 @@ typedef struct iter {
     bool persistent;
     bool lenient;
     bool verbose;
+    bool warm;          /* libraries have opened what they keep open */
     long ms;            /* how long the iteration took */
+    const char *scenario; /* the session that ended the iteration */
     const char *failed_at; /* the call that failed cleanly */
     char why[768];      /* what was wrong (RES_BAD) */
 } iter;
@@ -99,8 +120,10 @@ typedef struct run {
     smtpc_message *m;
     int port;            /* client port once connected, 0 before */
     unsigned long since; /* server's connection count before connecting */
-    bool sent;           /* smtpc_send returned 0 */
-    bool accepted[3];
+    bool opened;         /* smtpc_open returned 0 */
+    int attempts;        /* smtpc_send calls */
+    int sent;            /* smtpc_send calls that returned 0 */
+    bool accepted[3];    /* of the last send that succeeded */
     size_t body_off;     /* body reader position */
 } run;
 
@@ -219,7 +242,7 @@ static result make_message(iter *it, const scenario *sc, run *r)
 
 /* Each recipient is accepted (kind none, 2xx) or not (an error kind, or code
  * 0: no reply); never both, never neither. */
-static result check_rcpts(iter *it, const scenario *sc, run *r, int rc)
+static result check_rcpts(iter *it, const scenario *sc, run *r, int rc, bool accepted[3])
 {
     if (smtpc_message_rcpt_count(r->m) != 3)
         return bad(it, "message has %zu recipients", smtpc_message_rcpt_count(r->m));
@@ -228,7 +251,7 @@ static result check_rcpts(iter *it, const scenario *sc, run *r, int rc)
         bool acc = smtpc_message_rcpt_accepted(r->m, i);
         smtpc_error_kind k = smtpc_error_get_kind(e);
         int code = smtpc_error_code(e);
-        r->accepted[i] = acc;
+        accepted[i] = acc;
         if (!e && (rc == 0 || acc))
             return bad(it, "recipient %zu has no result after the send", i);
         if (acc && (k != SMTPC_ERR_NONE || code / 100 != 2))
@@ -245,8 +268,10 @@ static result check_rcpts(iter *it, const scenario *sc, run *r, int rc)
 
 static result send_message(iter *it, const scenario *sc, run *r)
 {
+    bool accepted[3];
+    r->attempts++;
     int rc = smtpc_send(r->s, r->m);
-    result res = check_rcpts(it, sc, r, rc);
+    result res = check_rcpts(it, sc, r, rc, accepted);
     if (res != RES_OK)
         return res;
     const smtpc_error *me = smtpc_message_error(r->m);
@@ -254,7 +279,8 @@ static result send_message(iter *it, const scenario *sc, run *r)
         return bad(it, "smtpc_send succeeded with a message error: %s", smtpc_error_message(me));
     if (rc != 0)
         return failed(it, "smtpc_send", me ? me : smtpc_session_error(r->s));
-    r->sent = true;
+    r->sent++;
+    memcpy(r->accepted, accepted, sizeof accepted);
     return RES_OK;
 }
 
@@ -295,6 +321,25 @@ static int local_port(int fd)
     return ntohs(a.sin_port);
 }
 
+/* Our own connection, handed over: the session owns it once attached. */
+static result attach(iter *it, const scenario *sc, run *r)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)server_port(it->srv, sc->kind))};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return bad(it, "cannot connect to the server: %s", strerror(errno));
+    }
+    r->port = local_port(fd);
+    if (smtpc_attach_fd(r->s, fd, "127.0.0.1") != 0) {
+        close(fd); /* still ours: the call failed */
+        return failed(it, "smtpc_attach_fd", smtpc_session_error(r->s));
+    }
+    return RES_OK;
+}
+
 static result session_steps(iter *it, const scenario *sc, run *r)
 {
     smtpc_config *cfg = smtpc_config_new();
@@ -307,15 +352,22 @@ static result session_steps(iter *it, const scenario *sc, run *r)
     if (res != RES_OK)
         return res;
     r->since = server_seq(it->srv);
-    if (smtpc_connect(r->s, "127.0.0.1", (uint16_t)server_port(it->srv, sc->kind)) != 0)
-        return failed(it, "smtpc_connect", smtpc_session_error(r->s));
-    r->port = local_port(smtpc_session_fd(r->s));
+    if (sc->attach) {
+        if ((res = attach(it, sc, r)) != RES_OK)
+            return res;
+    } else {
+        if (smtpc_connect(r->s, "127.0.0.1", (uint16_t)server_port(it->srv, sc->kind)) != 0)
+            return failed(it, "smtpc_connect", smtpc_session_error(r->s));
+        r->port = local_port(smtpc_session_fd(r->s));
+    }
     if (smtpc_open(r->s) != 0)
         return failed(it, "smtpc_open", smtpc_session_error(r->s));
-    if ((res = check_open(it, sc, r->s)) != RES_OK)
+    r->opened = true;
+    if ((res = check_open(it, sc, r->s)) != RES_OK || (res = make_message(it, sc, r)) != RES_OK)
         return res;
-    if ((res = make_message(it, sc, r)) != RES_OK || (res = send_message(it, sc, r)) != RES_OK)
-        return res;
+    for (int i = 0; i < sc->messages; i++)
+        if ((res = send_message(it, sc, r)) != RES_OK)
+            return res;
     if (sc->reset && smtpc_reset(r->s) != 0)
         return failed(it, "smtpc_reset", smtpc_session_error(r->s));
     if (smtpc_quit(r->s) != 0)
@@ -331,12 +383,15 @@ static result check_server(iter *it, const scenario *sc, const run *r)
         return bad(it, "the server never finished the connection from port %d", r->port);
     if (rec.anomaly[0])
         return bad(it, "the server saw a protocol violation: %s", rec.anomaly);
-    if (rec.delivered > 1)
-        return bad(it, "the message was delivered %d times", rec.delivered);
+    if (r->opened && strcmp(rec.mech, sc->want_mech ? sc->want_mech : "") != 0)
+        return bad(it, "authenticated with \"%s\", expected \"%s\"", rec.mech,
+                   sc->want_mech ? sc->want_mech : "");
+    /* A failure after the final dot may still have delivered. */
+    if (rec.delivered > r->attempts || rec.delivered < r->sent)
+        return bad(it, "%d messages delivered, %d sends succeeded of %d", rec.delivered, r->sent,
+                   r->attempts);
     if (!r->sent)
-        return RES_OK; /* a failure after the final dot may still have delivered */
-    if (rec.delivered != 1)
-        return bad(it, "smtpc_send succeeded but the server has no message");
+        return RES_OK;
     if (rec.body_len != sizeof body - 1 || memcmp(rec.body, body, rec.body_len) != 0)
         return bad(it, "the server received a different body");
     int n = 0;
@@ -356,6 +411,7 @@ static result check_server(iter *it, const scenario *sc, const run *r)
 static result session(iter *it, const scenario *sc)
 {
     run r = {0};
+    it->scenario = sc->name;
     result res = session_steps(it, sc, &r);
     if (res != RES_OK && r.s && smtpc_quit(r.s) != 0 &&
         smtpc_error_get_kind(smtpc_session_error(r.s)) == SMTPC_ERR_NONE)
@@ -370,9 +426,22 @@ static result session(iter *it, const scenario *sc)
     return res;
 }
 
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 /* One iteration: every scenario in turn until one fails. */
 static result iteration(iter *it, unsigned long *count)
 {
+    int fds = count_fds();
     cur_n = (sig_atomic_t)it->n;
     cur_persistent = it->persistent;
     it->why[0] = '\0';
@@ -391,6 +460,9 @@ static result iteration(iter *it, unsigned long *count)
     if (ms >= SLOW_MS && res != RES_BAD)
         res = bad(it, "took %ld ms (waited for a timeout)", ms);
     it->ms = ms;
+    int fds_after = count_fds();
+    if (fds_after != fds && it->warm && res != RES_BAD)
+        res = bad(it, "%d file descriptor(s) leaked", fds_after - fds);
     if (alloc_live() > 0) {
         res = bad(it, "%zu allocation(s) leaked (listed above)", alloc_live());
         fprintf(stderr, "torture: leaks in %s iteration %lu:\n",
@@ -404,12 +476,13 @@ static void report(iter *it, result res)
 {
     const char *mode = it->persistent ? "persistent" : "one-shot";
     if (res == RES_BAD && it->why[0]) {
-        fprintf(stderr, "torture: FAIL %s iteration %lu: %s\n    injected at ", mode, it->n,
-                it->why);
+        fprintf(stderr, "torture: FAIL %s iteration %lu, session %s: %s\n    injected at ", mode,
+                it->n, it->scenario, it->why);
         alloc_report_injected(stderr);
         fputc('\n', stderr);
     } else if (it->verbose) {
-        fprintf(stderr, "torture: %s iteration %lu (%ld ms): %s%s%s", mode, it->n, it->ms,
+        fprintf(stderr, "torture: %s iteration %lu (%ld ms, %s): %s%s%s", mode, it->n, it->ms,
+                it->scenario,
                 res == RES_OK ? "success" : res == RES_FAILED ? "clean failure in " : "FAIL",
                 res == RES_FAILED ? it->failed_at : "", alloc_injected() ? ", injected at " : "");
         if (alloc_injected())
@@ -446,6 +519,28 @@ static void mode_loop(iter *it, unsigned long baseline, totals *t)
             break;
         }
     }
+}
+
+/* The harness itself: the wrappers are linked in, count, fail and track.
+ * Without --wrap every iteration would "pass" having injected nothing. */
+static void *volatile keep;
+static int selfcheck(void)
+{
+    alloc_arm(1, false);
+    keep = malloc(16);
+    bool failed_first = keep == NULL && alloc_injected();
+    keep = malloc(16);
+    bool tracked = keep != NULL && alloc_live() == 1;
+    unsigned long n = alloc_disarm();
+    if (tracked)
+        alloc_report_live(stdout, 0); /* forget it: it is freed below */
+    free(keep);
+    if (!failed_first || !tracked || n != 2) {
+        fprintf(stderr, "torture: the allocation wrappers do not work (linked without "
+                        "-Wl,--wrap?)\n");
+        return -1;
+    }
+    return 0;
 }
 
 static void on_alarm(int sig)
@@ -488,12 +583,18 @@ int main(int argc, char **argv)
     signal(SIGALRM, on_alarm);
     if (__sanitizer_set_death_callback)
         __sanitizer_set_death_callback(on_death);
+    if (selfcheck() != 0)
+        return 1;
     it.srv = server_start();
     if (!it.srv)
         return 1;
 
+    /* A first run lets OpenSSL & co open whatever files they keep open. */
     unsigned long baseline = 0;
     result res = iteration(&it, &baseline);
+    it.warm = true;
+    if (res == RES_OK)
+        res = iteration(&it, &baseline);
     if (res != RES_OK) {
         fprintf(stderr, "torture: the session fails with no allocation failure: %s\n", it.why);
         server_stop(it.srv);

@@ -1728,12 +1728,65 @@ static void test_pipelined_rcptmax(void **state)
     assert_int_equal(s->datas, 3);
 }
 
+/* REQUIRETLS, enforce, RCPTMAX=1 at the first MX which lacks REQUIRETLS: the
+ * host fails as a whole and the second MX (offering it) gets everything. */
+static void test_requiretls_missing_with_rcptmax(void **state)
+{
+    tcase *tc = *state;
+    policy_record(tc, "version: STSv1\nmode: enforce\nmx: *." DOMAIN "\nmax_age: 86400\n");
+    mx(tc, "10 mx1." DOMAIN, "mx1." DOMAIN, IP_MX1, I);
+    mx(tc, "20 mx2." DOMAIN, "mx2." DOMAIN, IP_MX2, I);
+    fake_srv *s1 = srv_start(tc, IP_MX1, (srv_script){.starttls = true, .rcptmax = 1});
+    fake_srv *s2 = srv_start(tc, IP_MX2, (srv_script){.starttls = true, .requiretls = true});
+    rcpt(tc, "r2@" DOMAIN);
+    smtpc_message_set_flags(tc->m, SMTPC_MSG_REQUIRETLS);
+    deliver(tc, 0);
+    assert_delivered(tc);
+    assert_attempt(tc->d, 0, "mx1." DOMAIN, IP_MX1, "starttls", "none", SMTPC_ERR_REQUIRETLS);
+    assert_int_equal(s1->mails, 0);
+    assert_int_equal(s2->datas, 1);
+}
+
+/* RFC 8689 5: "TLS-Required: No" is ignored on a REQUIRETLS message, so a
+ * DANE failure is not waived. */
+static void test_tls_required_no_ignored_with_requiretls(void **state)
+{
+    tcase *tc = *state;
+    mx(tc, "10 mx1." DOMAIN, "mx1." DOMAIN, IP_MX1, S);
+    tlsa(tc, "3 1 1 0000000000000000000000000000000000000000000000000000000000000000");
+    fake_srv *s = srv_start(tc, IP_MX1, (srv_script){.starttls = true, .requiretls = true});
+    smtpc_message_set_flags(tc->m, SMTPC_MSG_REQUIRETLS);
+    deliver(tc, SMTPC_DELIVER_TLS_REQUIRED_NO);
+    assert_false(smtpc_delivery_ok(tc->d));
+    assert_attempt(tc->d, 0, "mx1." DOMAIN, IP_MX1, "starttls", "failed", SMTPC_ERR_TLS);
+    assert_int_equal(s->mails, 0);
+}
+
+/* Spec 24.10: a host whose address lookup fails (no DNSSEC error) has no
+ * TLSRPT host result; every listed result names its policy. */
+static void test_host_without_address_unreported(void **state)
+{
+    tcase *tc = *state;
+    mx(tc, "10 mx1." DOMAIN, "mx1." DOMAIN, NULL, I);
+    mx(tc, "20 mx2." DOMAIN, "mx2." DOMAIN, IP_MX2, I);
+    srv_start(tc, IP_MX2, plain);
+    deliver(tc, 0);
+    assert_delivered(tc);
+    assert_attempt(tc->d, 0, "mx1." DOMAIN, NULL, "opportunistic", "none", SMTPC_ERR_DNS);
+    assert_int_equal(smtpc_delivery_tlsrpt_host_count(tc->d), 1);
+    assert_string_equal(smtpc_tlsrpt_policy_type(smtpc_delivery_tlsrpt_host(tc->d, 0)),
+                        "no-policy-found");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_null_mx),
+        T(test_requiretls_missing_with_rcptmax),
+        T(test_tls_required_no_ignored_with_requiretls),
+        T(test_host_without_address_unreported),
         T(test_mx_servfail),
         T(test_mx_servfail_ede),
         T(test_nxdomain),
