@@ -1738,6 +1738,7 @@ static void test_requiretls_missing_with_rcptmax(void **state)
     mx(tc, "20 mx2." DOMAIN, "mx2." DOMAIN, IP_MX2, I);
     fake_srv *s1 = srv_start(tc, IP_MX1, (srv_script){.starttls = true, .rcptmax = 1});
     fake_srv *s2 = srv_start(tc, IP_MX2, (srv_script){.starttls = true, .requiretls = true});
+    rcpt(tc, "r1@" DOMAIN);
     rcpt(tc, "r2@" DOMAIN);
     smtpc_message_set_flags(tc->m, SMTPC_MSG_REQUIRETLS);
     deliver(tc, 0);
