@@ -1,5 +1,6 @@
 /* One MX host of a delivery attempt (spec 24.6-24.19): addresses, DANE
  * discovery, the TLS policy, dialing, the SMTP session and the transactions. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,14 +346,16 @@ static host_outcome transactions(deliver_ctx *x, smtpc_session *s, attempt *a)
 {
     size_t *idx = calloc(x->m->nrcpts, sizeof *idx);
     bool first = true;
-    host_outcome out = HOST_OK;
+    host_outcome out = idx ? HOST_OK : HOST_FAILED;
     size_t n;
     while (idx && (n = pending(x, idx, x->m->nrcpts)) > 0 && !smtpc_session_botched(s)) {
         int rcptmax = smtpc_server_rcptmax(s);
         size_t k = rcptmax > 0 && (size_t)rcptmax < n ? (size_t)rcptmax : n;
         smtpc_message *bm = batch_message(x->m, idx, k);
-        if (!bm)
+        if (!bm) {
+            out = HOST_FAILED;
             break;
+        }
         smtpc_send(s, bm);
         x->m->body_used = bm->body_used;
         const smtpc_error *txerr = smtpc_message_error(bm);
@@ -376,6 +379,8 @@ static host_outcome transactions(deliver_ctx *x, smtpc_session *s, attempt *a)
     }
     if (out == HOST_OK)
         fail_pending(x, s);
+    else if (a->err.kind == SMTPC_ERR_NONE)
+        err_set(&a->err, SMTPC_ERR_NOMEM, false, SMTPC_CMD_NONE, ENOMEM, "out of memory");
     free(idx);
     return out;
 }
@@ -407,9 +412,14 @@ static host_outcome run_session(deliver_ctx *x, const gather_host *h, attempt *a
     smtpc_session *s = cfg ? smtpc_session_new(cfg) : NULL;
     smtpc_config_free(cfg);
     if (!s || smtpc_attach_fd(s, dr.fd, h->is_ip ? NULL : h->name) != 0) {
-        if (!s)
+        /* A failed attach leaves the socket ours. */
+        if (!s || smtpc_session_fd(s) != dr.fd)
             close(dr.fd);
-        err_set(&a->err, SMTPC_ERR_NOMEM, false, SMTPC_CMD_CONNECT, 0, "cannot start session");
+        if (s)
+            err_copy(&a->err, smtpc_session_error(s));
+        else
+            err_set(&a->err, SMTPC_ERR_NOMEM, false, SMTPC_CMD_CONNECT, ENOMEM,
+                    "cannot start session: out of memory");
         smtpc_session_free(s);
         return HOST_FAILED;
     }

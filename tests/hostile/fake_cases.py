@@ -560,6 +560,29 @@ for _stage in STAGES:
             reply_case(_stage, _code, _p)
 
 
+def helo_case(code):
+    """EHLO refused with 502: HELO fallback (RFC 5321 4.1.4), whose reply is `code`."""
+    name = "reply-%d-to-helo" % code
+    perm = code >= 500
+
+    def fn():
+        text = {421: "4.3.2 Service shutting down", 451: "4.3.0 try again later",
+                554: "5.7.1 refused"}[code]
+        r = session(lines(GREET, "C: EHLO client.smtpc.test", "S: 502 5.5.1 no EHLO",
+                          "C: HELO client.smtpc.test", "S: %d %s" % (code, text),
+                          "CLOSE" if code == 421 else "QUIT?"),
+                    send_args(), name=name)
+        err = expect(r, 69 if perm else 75, "top", "status", command="helo", permanent=perm,
+                     code=code)
+        server_clean(r)
+        return err.get("line")
+    add(name, fn)
+
+
+for _code in (421, 451, 554):
+    helo_case(_code)
+
+
 # ================================================================ TLS matrix
 
 # (certificate, server options) -> (TLSRPT result type, failure reason) of the problem.
