@@ -29,7 +29,9 @@
  * Invariants (abort on violation): every call returns; the core never
  * stalls (waits for nothing with no event); output is bounded and never
  * holds a bare CR or LF; AUTH goes out only over verified TLS or with
- * insecure auth; an open that succeeds had TLS when the mode requires it and
+ * insecure auth; when TLS is required nothing but EHLO, HELO, STARTTLS
+ * and QUIT goes out before it; MAIL only once the session is open (and
+ * authenticated when asked); an open that succeeds had TLS when the mode requires it and
  * authenticated when asked; after a send every recipient is accepted (250)
  * or has an error, never both, and never neither once its RCPT reply was
  * dispatched (unless a refused MAIL is the error of all); a send succeeds exactly when a 250 to the final dot was
@@ -83,6 +85,9 @@ typedef struct fx {
     size_t linepos;
     int last_code;          /* code of the last complete server line */
     bool cr_pending;        /* the last client byte was CR */
+    char cmd[16];           /* start of the client line being written */
+    size_t cmdlen;
+    bool cmd_is_data;       /* that line is message data, not a command */
 
     bool replied[MAX_RCPTS];
     bool dot250;
@@ -491,14 +496,50 @@ static void receive(fx *f, size_t n)
 
 /* ---- client bytes out ---- */
 
+static bool tls_required(const fx *f)
+{
+    return f->mode == SMTPC_TLS_STARTTLS || f->mode == SMTPC_TLS_IMMEDIATE;
+}
+
+/* A command line the client finished writing: nothing but the greeting
+ * exchange and STARTTLS before required TLS; MAIL only on an opened,
+ * authenticated (when asked) session; AUTH only where allowed. */
+static void check_command(fx *f, const char *cmd, size_t len)
+{
+    const core *c = &f->c;
+#define IS(s) (len >= sizeof(s) - 1 && memcmp(cmd, s, sizeof(s) - 1) == 0)
+    if (tls_required(f) && !c->tls)
+        FZ_ASSERT(IS("EHLO ") || IS("HELO ") || IS("STARTTLS\r") || IS("QUIT\r"));
+    if (IS("MAIL FROM:")) {
+        FZ_ASSERT(c->opened && !c->botched);
+        FZ_ASSERT(!f->auth_wanted || c->authenticated);
+    }
+    if (IS("AUTH "))
+        FZ_ASSERT((c->tls && c->tls_verified) || f->insecure_auth);
+#undef IS
+}
+
+/* Client bytes written: never a bare CR or LF; each command line checked. */
 static void check_out_bytes(fx *f, const char *p, size_t n)
 {
+    const core *c = &f->c;
     for (size_t i = 0; i < n; i++) {
         if (f->cr_pending)
             FZ_ASSERT(p[i] == '\n'); /* no bare CR */
         else
             FZ_ASSERT(p[i] != '\n'); /* no bare LF */
         f->cr_pending = p[i] == '\r';
+        if (f->cmdlen == 0)
+            f->cmd_is_data = c->state == CS_BODY || c->state == CS_DATA_END ||
+                             c->state == CS_DOT_EMPTY;
+        if (f->cmdlen < sizeof f->cmd)
+            f->cmd[f->cmdlen] = p[i];
+        f->cmdlen++;
+        if (p[i] == '\n') {
+            if (!f->cmd_is_data)
+                check_command(f, f->cmd, f->cmdlen < sizeof f->cmd ? f->cmdlen : sizeof f->cmd);
+            f->cmdlen = 0;
+        }
     }
 }
 

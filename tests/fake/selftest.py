@@ -867,6 +867,77 @@ def t_format():
                                                     "RCPT TO:<r3@x>", "250 ok"])
 
 
+def _read_all(port, send=b"", limit=None, timeout=5):
+    """Raw client: sends `send` after connecting, reads until EOF (or limit bytes or a
+    timeout); returns (bytes, how it ended)."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    data = b""
+    try:
+        if send:
+            c.sendall(send)
+        while limit is None or len(data) < limit:
+            chunk = c.recv(65536)
+            if not chunk:
+                return data, "eof"
+            data += chunk
+        return data, "limit"
+    except socket.timeout:
+        return data, "timeout"
+    except ConnectionResetError:
+        return data, "reset"
+    finally:
+        c.close()
+
+
+def t_hostile_steps():
+    """The steps tests/hostile uses: FLOOD, DRIBBLE, LISTEN cut*, TLS stall=N."""
+    srv, res = serve("RAW: 220 \nFLOOD 100000 ab\nRAW: \\r\\n\nEND",
+                     lambda p: _read_all(p, limit=200004))
+    check("FLOOD sends TEXT N times", srv.ok() and res[0] == b"220 " + b"ab" * 100000 + b"\r\n",
+          (srv.mismatches, len(res[0])))
+    srv, res = serve("FLOOD 100000000 x\nEND", lambda p: _read_all(p, limit=10))
+    check("FLOOD stops quietly when the client closes", srv.ok(), srv.mismatches)
+    t0 = time.monotonic()
+    srv, res = serve("DRIBBLE 0.1 abcd\nEND", lambda p: _read_all(p, limit=4))
+    check("DRIBBLE sends one byte at a time", srv.ok() and res[0] == b"abcd" and
+          time.monotonic() - t0 >= 0.3, (srv.mismatches, res))
+    script = "LISTEN cutsend=%d\nS: 220 mx.smtpc.test ESMTP\nC: EHLO x\nS: 250 ok\nQUIT"
+    for n in (0, 5, 27, 28):
+        srv, res = serve(script % n, lambda p: _read_all(p, send=b"EHLO x\r\n"))
+        want = (b"220 mx.smtpc.test ESMTP\r\n250 ok\r\n")[:n]
+        check("cutsend=%d: exactly %d bytes, then FIN" % (n, n),
+              srv.ok() and res == (want, "eof"), (srv.mismatches, res))
+    srv, res = serve(script.replace("cutsend", "cutrecv") % 3,
+                     lambda p: _read_all(p, send=b"EHLO x\r\n"))
+    check("cutrecv=3: the server dies before answering what it read",
+          srv.ok() and res == (b"220 mx.smtpc.test ESMTP\r\n", "eof"), (srv.mismatches, res))
+    srv, res = serve(script.replace("cutsend=%d", "cutsend=%d cutmode=stall") % 10,
+                     lambda p: _read_all(p, timeout=1))
+    check("cutmode=stall: goes silent, keeps the connection",
+          srv.ok() and res == (b"220 mx.smt", "timeout"), (srv.mismatches, res))
+    srv, res = serve(script.replace("cutsend=%d", "cutsend=%d cutmode=rst") % 4,
+                     lambda p: _read_all(p, send=b"EHLO x\r\n"))
+    check("cutmode=rst resets", srv.ok() and res[1] in ("reset", "eof") and
+          res[0] in (b"", b"220 "), (srv.mismatches, res))
+
+    def hello(port):
+        ctx = client_ctx(verify=False)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=1)
+        try:
+            ctx.wrap_socket(raw, server_hostname="mx.smtpc.test")
+            return "handshake done"
+        except socket.timeout:
+            return "timeout"
+        finally:
+            raw.close()
+    srv, res = serve("TLS cert=valid stall=50", hello)
+    check("TLS stall=50: the handshake never completes", srv.ok() and res == "timeout" and
+          "stalled after 50" in srv.tr.render(), (srv.mismatches, res))
+    srv, res = serve("TLS cert=valid stall=100000", hello)
+    check("TLS stall=N larger than the handshake: it completes", srv.ok() and
+          res == "handshake done", (srv.mismatches, res))
+
+
 def t_runner_check():
     p = subprocess.run([sys.executable, os.path.join(os.path.dirname(HERE), "transcripts",
                                                      "run.py"), "--check", "/bin/false"],
@@ -887,7 +958,7 @@ def main():
         faulthandler.dump_traceback_later(600, exit=True)
         for t in (t_format, t_plain, t_line_rules, t_pipelining, t_connections, t_close_paths,
                   t_absorb, t_tls, t_dane_data, t_auth, t_scram_vectors, t_scram,
-                  t_runner_check):
+                  t_hostile_steps, t_runner_check):
             try:
                 t()
             except Exception as e:

@@ -1,9 +1,9 @@
 """Hostile-server cases against the scripted fake server: stalls, huge inputs,
 STARTTLS injection, early closes, error replies at every stage, the TLS matrix."""
 
-from harness import (GREET, add, case, check, delivered, ehlo, eq, expect, get,
-                     nothing_delivered, one_json, rcpt, rss_small, send_args, server_clean,
-                     session, starttls, within, client_bytes, Fail)
+from harness import (GREET, Fail, add, baseline_rss, case, check, client_bytes, delivered,
+                     ehlo, eq, expect, get, one_json, rcpt, rss_small, send_args,
+                     server_clean, session, starttls, within)
 
 T = 1            # --timeout for the stall cases
 BOUND = T + 3.0  # wall-clock bound for them (one stage timeout plus slack)
@@ -189,9 +189,11 @@ def huge(name, script, where, command, extra=(), tls="none", rc=75, kinds=("prot
                     env=env)
         expect(r, rc, where, kinds if len(kinds) > 1 else kinds[0], command=command,
                permanent=False)
-        rss_small(r)
+        base = baseline_rss("starttls" if tls != "none" else "none")
+        rss_small(r, base=base)
         within(r, bound)
-        return "peak RSS %d KiB, %.2f s" % (r.maxrss_kb, r.elapsed)
+        return "peak RSS %d KiB (an ordinary session: %d KiB), %.2f s" % (r.maxrss_kb, base,
+                                                                          r.elapsed)
     add(name, fn)
 
 

@@ -71,7 +71,8 @@ class Ctx:
         self.certvars = fakesmtp.cert_vars(certsmod.generate(os.path.join(tmp, "pki")))
         self.seq = 0
         self.lock = threading.Lock()
-        self.baseline = None
+        self.baseline = {}
+        self.baseline_lock = threading.Lock()
         self.asan = sanitized(smtpc)
 
     def scratch(self, name):
@@ -300,18 +301,24 @@ def within(r, secs, what="the run"):
                                                                   r.describe()))
 
 
-def baseline_rss():
-    """Peak RSS (KiB) of an ordinary small session with this smtpc, measured once."""
-    with CTX.lock:
-        if CTX.baseline is not None:
-            return CTX.baseline
-    r = session("\n".join([GREET, ehlo("8BITMIME"), "C: MAIL FROM:<%s> BODY=7BIT" % SENDER,
-                           "S: 250 ok", "C: RCPT TO:<rcpt@example.net>", "S: 250 ok",
-                           "C: DATA", "S: 354 go", "BODY b", "S: 250 queued", "QUIT"]),
-                send_args(), name="baseline-rss")
+def baseline_rss(tls="none"):
+    """Peak RSS (KiB) of an ordinary small session with this smtpc (plaintext, or with
+    STARTTLS when tls is "starttls"), measured once each."""
+    with CTX.baseline_lock:     # measured once, even when cases ask at the same time
+        if tls not in CTX.baseline:
+            CTX.baseline[tls] = _measure_baseline(tls)
+        return CTX.baseline[tls]
+
+
+def _measure_baseline(tls):
+    pre = []
+    if tls == "starttls":
+        pre = [ehlo("STARTTLS", "8BITMIME"), "C: STARTTLS", "S: 220 go", "TLS cert=valid"]
+    r = session("\n".join([GREET] + pre + [
+        ehlo("8BITMIME"), "C: MAIL FROM:<%s> BODY=7BIT" % SENDER, "S: 250 ok",
+        "C: RCPT TO:<rcpt@example.net>", "S: 250 ok", "C: DATA", "S: 354 go", "BODY b",
+        "S: 250 queued", "QUIT"]), send_args(tls=tls), name="baseline-rss-" + tls)
     check(r.rc == 0, "the baseline session failed\n" + r.describe())
-    with CTX.lock:
-        CTX.baseline = r.maxrss_kb
     return r.maxrss_kb
 
 

@@ -10,7 +10,7 @@ import time
 import traceback
 
 import harness
-from harness import Fail, Skip, check, eq, get, rss_small, within
+from harness import Fail, Skip, check, get, rss_small, within
 
 sys.path.insert(0, os.path.join(harness.TESTS, "lab"))
 import lab  # noqa: E402

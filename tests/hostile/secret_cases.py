@@ -9,8 +9,8 @@ import os
 import re
 import time
 
-from harness import (GREET, CTX, Fail, add, check, client_bytes, ehlo, eq, expect, get,
-                     one_json, send_args, server_clean, session, delivered)
+from harness import (GREET, add, check, client_bytes, delivered, ehlo, expect, one_json,
+                     send_args, server_clean, session)
 import harness
 
 USER = "alice@example.org"
