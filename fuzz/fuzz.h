@@ -1,4 +1,4 @@
-/* Shared helpers of the libFuzzer targets (fuzz/README in fuzz/run). Each
+/* Shared helpers of the libFuzzer targets (built and run by fuzz/run). Each
  * target defines LLVMFuzzerTestOneInput; a broken invariant aborts, which
  * libFuzzer reports as a crash with the input saved. */
 #ifndef SMTPC_FUZZ_H

@@ -26,16 +26,18 @@
  * written, the rest of the stream is fed line by line, TLS comes up
  * (verified) when asked, then EOF; and a final QUIT the same way.
  *
- * Invariants (abort on violation): every call returns; the core never
- * stalls (waits for nothing with no event); output is bounded and never
- * holds a bare CR or LF; AUTH goes out only over verified TLS or with
- * insecure auth; when TLS is required nothing but EHLO, HELO, STARTTLS
- * and QUIT goes out before it; MAIL only once the session is open (and
- * authenticated when asked); an open that succeeds had TLS when the mode requires it and
- * authenticated when asked; after a send every recipient is accepted (250)
- * or has an error, never both, and never neither once its RCPT reply was
- * dispatched (unless a refused MAIL is the error of all); a send succeeds exactly when a 250 to the final dot was
- * dispatched; results turn into valid JSON; secrets never reach the trace. */
+ * Invariants (abort on violation):
+ * - every call returns; the core never stalls (waits for nothing with no
+ *   event); output is bounded and never holds a bare CR or LF;
+ * - when TLS is required, nothing but EHLO, HELO, STARTTLS and QUIT goes out
+ *   before it; AUTH only over verified TLS or with insecure auth; MAIL only
+ *   on an open session (authenticated when asked); an open that succeeds
+ *   had TLS when required and authenticated when asked;
+ * - after a send every recipient is accepted (250) or has an error, never
+ *   both, and never neither once its RCPT reply was dispatched (unless a
+ *   refused MAIL is the error of all, spec 9.16); a send succeeds exactly
+ *   when a 250 to the final dot was dispatched;
+ * - results turn into valid JSON; secrets never reach the trace. */
 #include "fuzz.h"
 
 #include <errno.h>

@@ -91,6 +91,13 @@ def seeds_ehlo():
     write("ehlo", "limits", "x\nLIMITS RCPTMAX=100 MAILMAX=1000 RCPTDOMAINMAX=10 X-OTHER=a;b")
 
 
+def seeds_b64():
+    for i, s in enumerate(["", "AHVzZXIAcGVuY2ls", "VXNlcm5hbWU6", "QQ==", "QUI=", "QR==",
+                           "QUJ=", "Q===", "=QQ=", "QQ", "cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0w=",
+                           "a b=", "++//"]):
+        write("b64", "%02d" % i, s)
+
+
 def seeds_limits():
     for i, s in enumerate([" RCPTMAX=20 MAILMAX=5", " MAILMAX=1000 RCPTMAX=100 RCPTDOMAINMAX=10",
                            " X-FOO=bar", "", " RCPTMAX=1234567", " rcptmax=3 RCPTMAX=4",
@@ -438,11 +445,45 @@ def seeds_session():
         write("session", name, data)
 
 
+def io(c0, stream, sizes=b""):
+    return bytes([c0, len(sizes)]) + sizes + stream.encode("latin-1")
+
+
+def seeds_session_io():
+    """fuzz_session_io: byte 0 TLS mode | 4 pipelining | 8 auth | rcpts << 4 | 0x80 greedy."""
+    s = {
+        "pipelined": io(NONE | PIPE | (2 << 4), G + EHLO_PIPE + TX2 + OK + BYE),
+        "pipelined-chunks": io(NONE | PIPE | (2 << 4), G + EHLO_PIPE + TX2 + OK + BYE,
+                               bytes([18, 0, 5, 100])),
+        "plain-452": io(NONE | (3 << 4), G + EHLO_PLAIN + "250 ok\r\n250 ok\r\n452 4.5.3 no\r\n"
+                        "354 go\r\n" + OK + BYE),
+        "helo": io(NONE | (1 << 4), G + "500 no\r\n250 old\r\n250 ok\r\n250 ok\r\n354 go\r\n" +
+                   OK + BYE),
+        # STARTTLS accepted, then a TLS alert (handshake_failure) instead of a ServerHello
+        "starttls-alert": io(STARTTLS | (1 << 4), G + EHLO_TLS + "220 go ahead\r\n" +
+                             "\x15\x03\x03\x00\x02\x02\x28"),
+        "starttls-plaintext": io(STARTTLS | (1 << 4), G + EHLO_TLS + "220 go ahead\r\n" +
+                                 EHLO_AUTH + "250 ok\r\n"),
+        "starttls-injection": io(STARTTLS | (1 << 4), G + EHLO_TLS +
+                                 "220 go ahead\r\n250 injected\r\n", bytes([18, 42, 27])),
+        "greedy": io(NONE | PIPE | (2 << 4) | 0x80, G + EHLO_PIPE + TX2 + OK + BYE),
+        "starttls-refused": io(STARTTLS | (1 << 4), G + EHLO_TLS + "454 4.7.0 no TLS\r\n"),
+        "immediate-garbage": io(IMMEDIATE | (1 << 4), G + EHLO_PIPE),
+        "opportunistic": io(OPPORTUNISTIC | PIPE | (1 << 4), G + EHLO_PIPE +
+                            "250 ok\r\n250 ok\r\n354 go\r\n" + OK + BYE),
+        "auth-withheld": io(NONE | 8 | (1 << 4), G + EHLO_AUTH + "235 ok\r\n"),
+        "close-mid-data": io(NONE | (1 << 4), G + EHLO_PLAIN + "250 ok\r\n250 ok\r\n354 go\r\n"),
+    }
+    for name, data in s.items():
+        write("session_io", name, data)
+
+
 def main():
     seeds_reply()
     seeds_ecode()
     seeds_ehlo()
     seeds_limits()
+    seeds_b64()
     seeds_sasl()
     seeds_mtasts()
     seeds_tlsa()
@@ -450,6 +491,7 @@ def main():
     seeds_dotstuff()
     seeds_cli()
     seeds_session()
+    seeds_session_io()
     return 0
 
 

@@ -9,9 +9,10 @@ passed whatever its outcome); when meson judged a TAP test bad (bail-out,
 crash, timeout, wrong plan) but none of its lines failed, one more failure
 is counted.  Any other test counts once by its result.  A build directory
 without a test log (the build failed) counts as one failure.
-A --tap FILE (the fuzz step's results, fuzz/run with FUZZ_TAP) counts its
-"ok"/"not ok" lines the same way; a missing file, or fewer results than
-its plan announces, counts the missing ones as failures (at least one).
+A --tap FILE (a step run outside meson: fuzz/run's FUZZ_TAP, the valgrind
+transcript run) counts its "ok"/"not ok" lines the same way; a missing
+file, or fewer results than its plan announces, counts the missing ones
+as failures (at least one).
 Prints "N passed, N failed" (plus ", N skipped" when some were skipped);
 exits 1 if anything failed.
 """
