@@ -64,6 +64,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "real"))
+# Process bookkeeping shared with the real-server setup.
+from servers import proc_cmdline, proc_environ_has, signal_pid  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAPTURE_PY = os.path.join(HERE, "..", "real", "capture.py")
 CURRENT = os.path.join(tempfile.gettempdir(), "smtpc-lab.current")
@@ -224,29 +228,6 @@ def proc_stat(pid):
 def pid_alive(pid):
     st = proc_stat(pid)
     return st is not None and st[0] != "Z"
-
-
-def proc_cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def proc_environ_has(pid, entry):
-    try:
-        with open("/proc/%d/environ" % pid, "rb") as f:
-            return entry.encode() in f.read().split(b"\0")
-    except OSError:
-        return False
-
-
-def signal_pid(pid, sig):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 # ---------------------------------------------------------------- DNS helpers
